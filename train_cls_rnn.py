@@ -1,0 +1,631 @@
+"""Train an RNN to predict the sum of a digit sequence modulo 10.
+
+A faithful, runnable reproduction of the training script from the two-part
+"RNN archaeology" tutorial: random variable-length digit sequences, padded
+batches packed with pack_padded_sequence, Embedding -> stacked nn.RNN -> Linear
+on the last hidden state, Adam with linear warmup + cosine decay, SwanLab logs.
+
+    python train_cls_rnn.py                                   # the article's baseline
+    python train_cls_rnn.py --hidden_dim 32 --num_layers 3 --batch_size 64 \\
+        --lr 0.005 --warmup_step 2000 --run_name sota_warmup   # its best recipe
+    swanlab watch ./swanlog                                   # open the dashboard
+
+Sections: 1. data  2. model  3. schedule  4. evaluation  5. checkpoints
+          6. experiment tracking  7. training  8. command line
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
+from torch.utils.data import IterableDataset
+
+# The evaluation sets are drawn from their own fixed seeds, independent of --seed,
+# so every run (any seed, any flags) is scored on exactly the same sequences.
+EVAL_SEED = 1_000_003
+EVAL_LONG_SEED = 2_000_003
+
+
+# ----------------------------------------------------------------------------
+# 1. Data
+# ----------------------------------------------------------------------------
+
+
+class SeqSumModDataset(IterableDataset):
+    """Random digit sequences X with target Y = sum(X) mod (max_number + 1).
+
+    Each sample: a length drawn uniformly from [min_seq_len, max_seq_len], that
+    many digits drawn uniformly from [0, max_number]. Yields (digits, length,
+    target). total_samples=None streams forever; otherwise every new iteration
+    yields total_samples samples again. With a seed, every iteration yields the
+    same samples (a fixed set); without one it draws from Python's global RNG.
+    """
+
+    def __init__(self, total_samples=None, min_seq_len=2, max_seq_len=5, max_number=9, seed=None):
+        self.total_samples = total_samples
+        self.min_seq_len = min_seq_len
+        self.max_seq_len = max_seq_len
+        self.max_number = max_number
+        self.seed = seed
+
+    def __iter__(self):
+        rng = random if self.seed is None else random.Random(self.seed)
+        count = 0
+        while self.total_samples is None or count < self.total_samples:
+            length = rng.randint(self.min_seq_len, self.max_seq_len)
+            digits = [rng.randint(0, self.max_number) for _ in range(length)]
+            yield digits, length, sum(digits) % (self.max_number + 1)
+            count += 1
+
+
+def pad_batch(samples, pad_token):
+    """Collate (digits, length, target) samples into padded tensors.
+
+    The batch is sorted by decreasing length so that packing need not reorder
+    it (the loss is a mean over the batch, so the order does not matter).
+    """
+    samples = sorted(samples, key=lambda sample: sample[1], reverse=True)
+    digits, lengths, targets = zip(*samples)
+    inputs = pad_sequence([torch.tensor(d) for d in digits], batch_first=True, padding_value=pad_token)
+    return inputs, torch.tensor(lengths), torch.tensor(targets)
+
+
+def random_batches(num_batches, batch_size, min_seq_len, max_seq_len, max_number, generator):
+    """Draw num_batches padded batches from SeqSumModDataset's distribution, vectorised.
+
+    Same per-sample law as the dataset (uniform length, i.i.d. uniform digits,
+    target = sum mod max_number + 1) without a Python loop per digit; digits
+    drawn for padded positions are discarded. Each batch is sorted by
+    decreasing length. Shapes: (num_batches, batch_size[, max_seq_len]).
+    """
+    shape = (num_batches, batch_size)
+    lengths = torch.randint(min_seq_len, max_seq_len + 1, shape, generator=generator)
+    lengths = lengths.sort(dim=1, descending=True).values
+    digits = torch.randint(0, max_number + 1, (*shape, max_seq_len), generator=generator)
+    padding = torch.arange(max_seq_len) >= lengths[..., None]
+    targets = digits.masked_fill(padding, 0).sum(dim=-1) % (max_number + 1)
+    inputs = digits.masked_fill(padding, max_number + 1)
+    return inputs, lengths, targets
+
+
+def training_batches(batch_size, min_seq_len, max_seq_len, max_number, generator, chunk=500):
+    """Endless (inputs, lengths, targets) batches, drawn chunk batches at a time."""
+    while True:
+        yield from zip(*random_batches(chunk, batch_size, min_seq_len, max_seq_len, max_number, generator))
+
+
+def make_eval_set(num_samples, min_seq_len, max_seq_len, max_number, seed):
+    """A fixed evaluation set: the same seed always gives the same padded tensors."""
+    dataset = SeqSumModDataset(num_samples, min_seq_len, max_seq_len, max_number, seed=seed)
+    return pad_batch(list(dataset), pad_token=max_number + 1)
+
+
+# ----------------------------------------------------------------------------
+# 2. Model
+# ----------------------------------------------------------------------------
+
+RNN_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RnnClsNet(nn.Module):
+    """Embedding -> stacked RNN over the packed batch -> Linear on h_n of the last layer."""
+
+    def __init__(self, vocab_size=10, embed_dim=10, hidden_dim=16, num_layers=1, cls_num=10, rnn_type="rnn"):
+        super().__init__()
+        # One extra row for the padding token (index vocab_size); it stays zero.
+        self.embedding = nn.Embedding(vocab_size + 1, embed_dim, padding_idx=vocab_size)
+        self.rnn = RNN_TYPES[rnn_type](embed_dim, hidden_dim, num_layers=num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_dim, cls_num)
+
+    def forward(self, x, seq_lengths, lengths_sorted=False):
+        """x: (batch, time) token ids; seq_lengths: (batch,) true lengths (kept on the CPU)."""
+        packed = pack_padded_sequence(
+            self.embedding(x), seq_lengths.cpu(), batch_first=True, enforce_sorted=lengths_sorted
+        )
+        _, h_n = self.rnn(packed)  # h_n: (num_layers, batch, hidden), in the batch's own order
+        if isinstance(h_n, tuple):  # an LSTM returns (h_n, c_n)
+            h_n = h_n[0]
+        return self.fc(h_n[-1])
+
+
+def build_model(config):
+    """The model a config describes: max_number + 1 input tokens and as many classes."""
+    return RnnClsNet(
+        vocab_size=config["max_number"] + 1,
+        embed_dim=config["embed_dim"],
+        hidden_dim=config["hidden_dim"],
+        num_layers=config["num_layers"],
+        cls_num=config["max_number"] + 1,
+        rnn_type=config.get("rnn_type", "rnn"),
+    )
+
+
+# ----------------------------------------------------------------------------
+# 3. Learning-rate schedule
+# ----------------------------------------------------------------------------
+
+
+def build_scheduler(optimizer, total_steps, warmup_step, min_lr):
+    """Linear warmup from 1% of lr over warmup_step steps, then cosine decay.
+
+    As in the article, the cosine period is total_steps (not total_steps -
+    warmup_step) and starts after the warmup, so a long warmup ends training
+    slightly above min_lr. warmup_step=0 gives the cosine alone.
+    """
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=min_lr)
+    if warmup_step == 0:
+        return cosine
+    warmup = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=0.01, end_factor=1.0, total_iters=warmup_step
+    )
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_step])
+
+
+# ----------------------------------------------------------------------------
+# 4. Evaluation
+# ----------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def evaluate(model, eval_set, device, chunk_size=4096):
+    """Mean cross-entropy and accuracy of the model on a padded, length-sorted set."""
+    was_training = model.training
+    model.eval()
+    inputs, lengths, targets = eval_set
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(targets), chunk_size):
+        x = inputs[start : start + chunk_size].to(device)
+        y = targets[start : start + chunk_size].to(device)
+        logits = model(x, lengths[start : start + chunk_size], lengths_sorted=True)
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == y).sum().item()
+    model.train(was_training)
+    return loss_sum / len(targets), correct / len(targets)
+
+
+# ----------------------------------------------------------------------------
+# 5. Checkpoints: save_dir/args.pt, args.json, model_step_{N}.pt
+# ----------------------------------------------------------------------------
+
+CHECKPOINT_RE = re.compile(r"^model_step_(\d+)\.pt$")
+
+
+class CheckpointError(Exception):
+    """A training folder or checkpoint that cannot be used; the message says why."""
+
+
+def save_atomic(obj, path):
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
+    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def list_checkpoints(save_dir):
+    """[(step, path)] of the model_step_N.pt files in save_dir, oldest first."""
+    if not os.path.isdir(save_dir):
+        return []
+    found = []
+    for name in os.listdir(save_dir):
+        match = CHECKPOINT_RE.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(save_dir, name)))
+    return sorted(found)
+
+
+def run_files(save_dir):
+    """The files a training run writes that are already in save_dir."""
+    names = [name for name in ("args.pt", "args.json") if os.path.exists(os.path.join(save_dir, name))]
+    return names + [os.path.basename(path) for _, path in list_checkpoints(save_dir)]
+
+
+def prepare_save_dir(save_dir, overwrite):
+    """Create save_dir; refuse to mix runs unless overwrite, which deletes the old run's files.
+
+    Only the files a run writes (args.pt, args.json, model_step_*.pt) are
+    deleted; anything else in the folder is left alone.
+    """
+    existing = run_files(save_dir)
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        raise CheckpointError(
+            f"{save_dir} already holds another run ({shown}); "
+            "pass --overwrite to replace it or choose another --save_dir"
+        )
+    os.makedirs(save_dir, exist_ok=True)
+    for name in existing:
+        os.remove(os.path.join(save_dir, name))
+    if existing:
+        print(f"--overwrite: removed {len(existing)} files of the previous run in {save_dir}")
+
+
+def save_config(config, save_dir):
+    """args.pt as a plain dict (loads with weights_only=True), args.json for people and tools."""
+    save_atomic(dict(config), os.path.join(save_dir, "args.pt"))
+    with open(os.path.join(save_dir, "args.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+def _load_plain(path, what):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found") from None
+    except Exception as error:
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise CheckpointError(f"{path} holds objects other than plain data; refusing to load it") from None
+        raise CheckpointError(f"{path} is not a readable {what} (corrupt or truncated?)") from None
+
+
+MODEL_KEYS = ("max_number", "embed_dim", "hidden_dim", "num_layers", "min_seq_len", "max_seq_len")
+
+
+def load_trained_model(save_dir="./output", checkpoint=None):
+    """(model in eval mode, config, checkpoint path) of a training folder.
+
+    Loads the newest model_step_N.pt unless checkpoint names a file. Nothing
+    beyond plain data is ever unpickled (weights_only=True).
+    """
+    config_path = os.path.join(save_dir, "args.pt")
+    if checkpoint is None:
+        found = list_checkpoints(save_dir)
+        if not found:
+            raise CheckpointError(f"no model_step_N.pt checkpoint in {save_dir}; train one with train_cls_rnn.py")
+        checkpoint = found[-1][1]
+    elif not os.path.isfile(checkpoint):
+        raise CheckpointError(f"{checkpoint} not found")
+    if not os.path.isfile(config_path):
+        raise CheckpointError(f"{config_path} not found: cannot tell which model {checkpoint} belongs to")
+    config = _load_plain(config_path, "config")
+    if not isinstance(config, dict) or not all(k in config for k in MODEL_KEYS):
+        raise CheckpointError(f"{config_path} is not a config written by train_cls_rnn.py")
+    state_dict = _load_plain(checkpoint, "checkpoint")
+    try:
+        model = build_model(config)
+        model.load_state_dict(state_dict)
+    except Exception:
+        raise CheckpointError(
+            f"{checkpoint} does not fit the model described by {config_path} "
+            "(was the folder reused by a run with another configuration?)"
+        ) from None
+    return model.eval(), config, checkpoint
+
+
+
+# ----------------------------------------------------------------------------
+# 6. Experiment tracking (SwanLab, imported only when used)
+# ----------------------------------------------------------------------------
+
+
+class Tracker:
+    """A thin SwanLab wrapper; mode 'disabled' never imports SwanLab at all."""
+
+    def __init__(self, config):
+        self.swanlab = None
+        if config["swanlab_mode"] == "disabled":
+            return
+        import swanlab
+
+        self.swanlab = swanlab
+        swanlab.init(
+            mode=config["swanlab_mode"],
+            project=config["swanlab_project"],
+            name=config["run_name"],
+            log_dir=config["swanlab_dir"],
+            config=dict(config),
+        )
+
+    def active(self):
+        # On Ctrl-C SwanLab's own signal handler closes the run (as "aborted") first.
+        return self.swanlab is not None and self.swanlab.has_run()
+
+    def log(self, metrics, step=None):
+        if self.active():
+            self.swanlab.log(metrics, step=step)
+
+    def finish(self, state="success"):
+        if self.active():
+            self.swanlab.finish(state=state)
+
+
+# ----------------------------------------------------------------------------
+# 7. Training
+# ----------------------------------------------------------------------------
+
+
+def resolve_device(name):
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class Progress:
+    """A tqdm bar on a terminal, plain periodic lines otherwise, or silence."""
+
+    def __init__(self, total_steps, style="auto"):
+        if style == "auto":
+            style = "bar" if sys.stderr.isatty() else "lines"
+        self.style, self.total_steps = style, total_steps
+        self.bar, self.postfix = None, {}
+        self.last_step, self.last_time = 0, time.perf_counter()
+        if style == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, mininterval=0.5)
+
+    def step(self):
+        if self.bar is not None:
+            self.bar.update()
+
+    def show(self, step, **metrics):
+        if self.bar is not None:
+            self.postfix.update(metrics)
+            self.bar.set_postfix(self.postfix, refresh=False)
+        elif self.style == "lines":
+            now = time.perf_counter()
+            rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+            self.last_step, self.last_time = step, now
+            shown = " | ".join(f"{k} {v}" for k, v in metrics.items())
+            print(f"step {step}/{self.total_steps} | {shown} | {rate:.0f} steps/s", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(args, progress="auto"):
+    """Train one model as args describe; returns a dict of results (and the model).
+
+    args: an argparse.Namespace (or anything with the flags of build_parser()).
+    progress: 'auto', 'bar', 'lines' or 'none'.
+    """
+    config = dict(vars(args))
+    config.pop("overwrite", None)  # how the folder was prepared, not what was trained
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    batches = training_batches(
+        args.batch_size, args.min_seq_len, args.max_seq_len, args.max_number,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+
+    long_lengths = (args.max_seq_len + 1, 2 * args.max_seq_len)
+    eval_sets = {
+        "accuracy": make_eval_set(args.eval_samples, args.min_seq_len, args.max_seq_len, args.max_number, EVAL_SEED),
+        "accuracy_long": make_eval_set(args.eval_samples, *long_lengths, args.max_number, EVAL_LONG_SEED),
+    }
+
+    model = build_model(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=device.type in ("cpu", "cuda"))
+    scheduler = build_scheduler(optimizer, args.total_steps, args.warmup_step, args.min_lr)
+    criterion = nn.CrossEntropyLoss()
+    num_params = sum(p.numel() for p in model.parameters())
+
+    prepare_save_dir(args.save_dir, getattr(args, "overwrite", False))
+    save_config(config, args.save_dir)
+    tracker = Tracker(config)
+    tracker.log({"Model Params": num_params})
+
+    def run_eval(step):
+        record = {"step": step}
+        for name, eval_set in eval_sets.items():
+            loss, accuracy = evaluate(model, eval_set, device)
+            record[name] = accuracy
+            if name == "accuracy":
+                record["eval_loss"] = loss
+        history.append(record)
+        tracker.log({k: v for k, v in record.items() if k != "step"}, step=step)
+        return record
+
+    def save_checkpoint(step):
+        path = os.path.join(args.save_dir, f"model_step_{step}.pt")
+        save_atomic(model.state_dict(), path)
+        return path
+
+    history, train_curve = [], []
+    step, state, last_loss = 0, "success", float("nan")
+    bar = Progress(args.total_steps, progress)
+    start = time.perf_counter()
+    model.train()
+    try:
+        while step < args.total_steps:
+            inputs, lengths, targets = next(batches)
+            logits = model(inputs.to(device), lengths, lengths_sorted=True)
+            loss = criterion(logits, targets.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            bar.step()
+
+            shown = {}
+            if step % args.log_every == 0:
+                last_loss = loss.item()  # the only host sync of a training step
+                lr = scheduler.get_last_lr()[0]
+                train_curve.append({"step": step, "loss": last_loss, "lr": lr})
+                tracker.log({"loss": last_loss, "current_lr": lr}, step=step)
+                shown.update(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
+            if step % args.eval_every == 0:
+                record = run_eval(step)
+                shown.update(acc=f"{record['accuracy']:.3f}", acc_long=f"{record['accuracy_long']:.3f}")
+            if shown:
+                bar.show(step, **shown)
+            if args.save_every and step % args.save_every == 0:
+                save_checkpoint(step)
+    except KeyboardInterrupt:
+        state = "aborted"
+    bar.close()
+    wall_time = time.perf_counter() - start
+
+    if step > 0 and not (args.save_every and step % args.save_every == 0):
+        save_checkpoint(step)
+    if state == "aborted":
+        print(f"\nInterrupted at step {step}/{args.total_steps}.", flush=True)
+    if not history or history[-1]["step"] != step:
+        run_eval(step)
+    tracker.finish(state)
+
+    result = {
+        "config": config,
+        "steps": step,
+        "interrupted": state == "aborted",
+        "wall_time_s": wall_time,
+        "num_params": num_params,
+        "final_loss": last_loss,
+        "history": history,
+        "train_curve": train_curve,
+        "final": history[-1],
+        "checkpoint": os.path.join(args.save_dir, f"model_step_{step}.pt") if step else None,
+        "model": model,
+    }
+    if progress != "none":
+        print_summary(result, long_lengths)
+    return result
+
+
+def print_summary(result, long_lengths):
+    config, final = result["config"], result["final"]
+    rate = result["steps"] / max(result["wall_time_s"], 1e-9)
+    lines = [
+        f"Trained {result['steps']} steps in {result['wall_time_s']:.1f} s ({rate:.0f} steps/s), "
+        f"{result['num_params']} parameters.",
+        f"  accuracy, lengths {config['min_seq_len']}-{config['max_seq_len']}: {final['accuracy']:.4f} "
+        f"({config['eval_samples']} fixed held-out sequences)",
+        f"  accuracy, lengths {long_lengths[0]}-{long_lengths[1]}: {final['accuracy_long']:.4f} (longer than trained)",
+    ]
+    if result["checkpoint"]:
+        lines.append(f"  checkpoints: {config['save_dir']} (newest: {result['checkpoint']})")
+        lines.append(f"  try it:      python predict_cls_rnn.py --save_dir {config['save_dir']}")
+    if config["swanlab_mode"] in ("local", "offline"):
+        lines.append(f"  dashboard:   swanlab watch {config['swanlab_dir']}")
+    print("\n".join(lines), flush=True)
+
+
+# ----------------------------------------------------------------------------
+# 8. Command line
+# ----------------------------------------------------------------------------
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description="Train an RNN to predict the sum of a digit sequence modulo max_number + 1.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--min_seq_len", type=int, default=2, help="shortest training sequence")
+    data.add_argument("--max_seq_len", type=int, default=5, help="longest training sequence")
+    data.add_argument("--max_number", type=int, default=9, help="digits are 0..max_number; targets mod max_number+1")
+    data.add_argument("--eval_samples", type=int, default=2000, help="size of each fixed evaluation set")
+    model = p.add_argument_group("model")
+    model.add_argument("--embed_dim", type=int, default=10, help="embedding size")
+    model.add_argument("--hidden_dim", type=int, default=16, help="RNN hidden size")
+    model.add_argument("--num_layers", type=int, default=1, help="stacked RNN layers")
+    model.add_argument("--rnn_type", choices=sorted(RNN_TYPES), default="rnn", help="recurrent cell")
+    optim = p.add_argument_group("training")
+    optim.add_argument("--total_steps", type=int, default=20000, help="optimizer steps")
+    optim.add_argument("--batch_size", type=int, default=16, help="sequences per step")
+    optim.add_argument("--lr", type=float, default=0.001, help="peak learning rate (Adam)")
+    optim.add_argument("--min_lr", type=float, default=0.0001, help="floor of the cosine decay")
+    optim.add_argument("--warmup_step", type=int, default=100, help="linear warmup steps from 1%% of lr (0 = none)")
+    optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
+    optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
+    optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                       help="auto = cuda, else mps, else cpu")
+    optim.add_argument("--threads", type=int, default=1,
+                       help="torch CPU threads (one is fastest for a model this small)")
+    out = p.add_argument_group("logging and output")
+    out.add_argument("--log_every", type=int, default=100, help="log loss and lr every N steps")
+    out.add_argument("--eval_every", type=int, default=500, help="evaluate every N steps")
+    out.add_argument("--save_every", type=int, default=1000, help="checkpoint every N steps (0 = final only)")
+    out.add_argument("--save_dir", default="./output", help="folder for args.pt, args.json, model_step_N.pt")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace the checkpoints of an earlier run in save_dir (otherwise refuse)")
+    out.add_argument("--run_name", default="baseline", help="experiment name in SwanLab")
+    out.add_argument("--swanlab_mode", choices=["local", "offline", "online", "disabled"], default="local",
+                     help="local/offline: logs only under --swanlab_dir; online: sync to the SwanLab cloud")
+    out.add_argument("--swanlab_project", default="tutorial_with_rnn", help="SwanLab project name")
+    out.add_argument("--swanlab_dir", default="./swanlog", help="where SwanLab writes its logs")
+    return p
+
+
+def config_error(args):
+    """The first problem with a set of flags, as one sentence, or None."""
+    positive = ["total_steps", "batch_size", "embed_dim", "hidden_dim", "num_layers", "lr",
+                "log_every", "eval_every", "eval_samples", "threads"]
+    for name in positive:
+        value = getattr(args, name)
+        if not (value > 0 and math.isfinite(value)):
+            return f"--{name} must be positive (got {value})"
+    for name in ["warmup_step", "min_lr", "save_every", "grad_clip"]:
+        value = getattr(args, name)
+        if not (value >= 0 and math.isfinite(value)):
+            return f"--{name} must be zero or positive (got {value})"
+    if args.min_seq_len < 1:
+        return f"--min_seq_len must be at least 1 (got {args.min_seq_len})"
+    if args.min_seq_len > args.max_seq_len:
+        return f"--min_seq_len ({args.min_seq_len}) must not exceed --max_seq_len ({args.max_seq_len})"
+    if args.max_number < 1:
+        return f"--max_number must be at least 1 (got {args.max_number})"
+    if args.warmup_step >= args.total_steps:
+        return f"--warmup_step ({args.warmup_step}) must be smaller than --total_steps ({args.total_steps})"
+    if not args.run_name.strip():
+        return "--run_name must not be empty"
+    return None
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    error = config_error(args)
+    if error:
+        parser.error(error)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    if args.device == "mps" and not torch.backends.mps.is_available():
+        parser.error("--device mps: no MPS device is available")
+    if run_files(args.save_dir) and not args.overwrite:
+        parser.error(f"{args.save_dir} already holds another run; pass --overwrite to replace it "
+                     "or choose another --save_dir")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        result = train(args)
+    except CheckpointError as error:
+        sys.exit(f"error: {error}")
+    except OSError as error:
+        sys.exit(f"error: {error.strerror or error}: {error.filename or args.save_dir}")
+    if result["interrupted"]:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
