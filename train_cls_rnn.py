@@ -281,17 +281,20 @@ MODEL_KEYS = ("max_number", "embed_dim", "hidden_dim", "num_layers", "min_seq_le
 def load_trained_model(save_dir="./output", checkpoint=None):
     """(model in eval mode, config, checkpoint path) of a training folder.
 
-    Loads the newest model_step_N.pt unless checkpoint names a file. Nothing
-    beyond plain data is ever unpickled (weights_only=True).
+    Loads the newest model_step_N.pt of save_dir, or the checkpoint file named,
+    with the args.pt that sits beside it. Nothing beyond plain data is ever
+    unpickled (weights_only=True).
     """
-    config_path = os.path.join(save_dir, "args.pt")
     if checkpoint is None:
+        if not os.path.isdir(save_dir):
+            raise CheckpointError(f"{save_dir} does not exist; train a model with train_cls_rnn.py first")
         found = list_checkpoints(save_dir)
         if not found:
             raise CheckpointError(f"no model_step_N.pt checkpoint in {save_dir}; train one with train_cls_rnn.py")
         checkpoint = found[-1][1]
     elif not os.path.isfile(checkpoint):
         raise CheckpointError(f"{checkpoint} not found")
+    config_path = os.path.join(os.path.dirname(checkpoint), "args.pt")
     if not os.path.isfile(config_path):
         raise CheckpointError(f"{config_path} not found: cannot tell which model {checkpoint} belongs to")
     config = _load_plain(config_path, "config")

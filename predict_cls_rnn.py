@@ -1,0 +1,202 @@
+"""Ask a trained RNN for the sum of a digit sequence modulo 10.
+
+    python predict_cls_rnn.py                      # interactive prompt on ./output
+    python predict_cls_rnn.py 3 7 1 9              # one answer, then exit
+    printf '3 7 1 9\\n[8, 8, 8]\\n' | python predict_cls_rnn.py --json   # one result per line
+
+Sequences are digits separated by spaces and/or commas, optionally in brackets:
+`3 7 1 9`, `3,7,1,9` and `[3, 7, 1, 9]` are the same. The model, the data
+conventions and the checkpoint loading all come from train_cls_rnn.py.
+
+Sections: 1. reading a sequence  2. prediction  3. sessions  4. command line
+"""
+
+import argparse
+import json
+import re
+import sys
+
+import torch
+
+from train_cls_rnn import CheckpointError, load_trained_model
+
+MAX_LINE_CHARS = 10_000  # longer lines are refused before any parsing
+MAX_SEQ_LEN = 1_000  # numbers per sequence; far beyond any trained length
+QUIT_WORDS = {"quit", "exit", "q"}
+
+
+# ----------------------------------------------------------------------------
+# 1. Reading a sequence
+# ----------------------------------------------------------------------------
+
+
+class InputError(ValueError):
+    """A typed sequence that cannot be fed to the model; the message says why."""
+
+
+def parse_sequence(text, max_number):
+    """'3 7 1 9', '3,7,1,9' or '[3, 7, 1, 9]' -> [3, 7, 1, 9], or InputError."""
+    if len(text) > MAX_LINE_CHARS:
+        raise InputError(f"line too long ({len(text)} characters; at most {MAX_LINE_CHARS})")
+    body = text.strip()
+    if body.startswith("[") and body.endswith("]"):
+        body = body[1:-1].strip()
+    if not body:
+        raise InputError(f"empty input: type digits 0-{max_number} separated by spaces or commas, e.g. 3 7 1 9")
+    items = re.split(r"\s*,\s*|\s+", body)
+    if len(items) > MAX_SEQ_LEN:
+        raise InputError(f"sequence too long ({len(items)} numbers; at most {MAX_SEQ_LEN})")
+    sequence = []
+    for item in items:
+        if item == "":
+            raise InputError("empty item between commas")
+        if re.fullmatch(r"-[0-9]+", item):
+            raise InputError(f"{item} is negative: numbers must be in 0..{max_number}")
+        if not re.fullmatch(r"[0-9]+", item):
+            shown = item if len(item) <= 20 else item[:20] + "..."
+            raise InputError(f"{shown!r} is not a whole number: numbers must be in 0..{max_number}")
+        if int(item) > max_number:
+            raise InputError(
+                f"{int(item)} is out of range: numbers must be in 0..{max_number} "
+                f"(the model was trained with --max_number {max_number})"
+            )
+        sequence.append(int(item))
+    return sequence
+
+
+# ----------------------------------------------------------------------------
+# 2. Prediction
+# ----------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def predict(model, sequence):
+    """(predicted class, its softmax probability) for one sequence."""
+    logits = model(torch.tensor([sequence]), torch.tensor([len(sequence)]))[0]
+    prediction = int(logits.argmax())
+    return prediction, float(logits.softmax(dim=0)[prediction])
+
+
+def answer(model, config, sequence):
+    """Everything shown about one prediction, as a dict (the --json record)."""
+    prediction, confidence = predict(model, sequence)
+    truth = sum(sequence) % (config["max_number"] + 1)
+    record = {
+        "sequence": sequence,
+        "prediction": prediction,
+        "confidence": round(confidence, 4),
+        "answer": truth,
+        "correct": prediction == truth,
+    }
+    lo, hi = config["min_seq_len"], config["max_seq_len"]
+    if not lo <= len(sequence) <= hi:
+        record["note"] = f"length {len(sequence)} is outside the trained {lo}-{hi}: extrapolation"
+    return record
+
+
+def format_answer(record):
+    verdict = "correct" if record["correct"] else "WRONG"
+    text = (
+        f"{record['sequence']} -> {record['prediction']} (confidence {100 * record['confidence']:.1f}%), "
+        f"true answer {record['answer']}: {verdict}"
+    )
+    return text + (f"  [{record['note']}]" if "note" in record else "")
+
+
+# ----------------------------------------------------------------------------
+# 3. Sessions: interactive prompt, piped lines, one-shot
+# ----------------------------------------------------------------------------
+
+
+def handle_line(model, config, line, as_json):
+    """(output line, ok) for one input line."""
+    try:
+        record = answer(model, config, parse_sequence(line, config["max_number"]))
+    except InputError as error:
+        return (json.dumps({"input": line, "error": str(error)}) if as_json else f"invalid input: {error}"), False
+    return (json.dumps(record) if as_json else format_answer(record)), True
+
+
+def interactive(model, config, as_json):
+    try:
+        import readline  # noqa: F401  (line editing and history where available)
+    except ImportError:
+        pass
+    print(f"Type digits 0-{config['max_number']} separated by spaces or commas (e.g. 3 7 1 9 or [3, 7, 1, 9]); "
+          "quit, exit or Ctrl-D to leave.")
+    while True:
+        try:
+            line = input(">>> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if line.strip().lower() in QUIT_WORDS:
+            return 0
+        print(handle_line(model, config, line, as_json)[0])
+
+
+def piped(model, config, as_json, stream):
+    """One result line per input line; exit status 1 if any line was invalid."""
+    all_ok = True
+    for line in stream:
+        line = line.rstrip("\r\n")
+        if line.strip().lower() in QUIT_WORDS:
+            break
+        output, ok = handle_line(model, config, line, as_json)
+        print(output, flush=True)
+        all_ok = all_ok and ok
+    return 0 if all_ok else 1
+
+
+def describe(config, checkpoint):
+    layers = config["num_layers"]
+    return (
+        f"Loaded {checkpoint}: {config.get('rnn_type', 'rnn')}, hidden {config['hidden_dim']}, "
+        f"{layers} layer{'s' if layers > 1 else ''}, trained on lengths "
+        f"{config['min_seq_len']}-{config['max_seq_len']} with digits 0-{config['max_number']}."
+    )
+
+
+# ----------------------------------------------------------------------------
+# 4. Command line
+# ----------------------------------------------------------------------------
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description="Predict the sum of a digit sequence modulo max_number + 1 with a trained RNN.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("sequence", nargs="*", help="a sequence to answer once (e.g. 3 7 1 9); none: read input")
+    p.add_argument("--save_dir", default="./output", help="training folder (args.pt + model_step_N.pt)")
+    p.add_argument("--checkpoint", help="a specific model_step_N.pt (its folder must hold the args.pt of its run); "
+                   "default: the newest in save_dir")
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        model, config, checkpoint = load_trained_model(args.save_dir, args.checkpoint)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    if args.sequence:
+        print(describe(config, checkpoint), file=sys.stderr)
+        output, ok = handle_line(model, config, " ".join(args.sequence), args.json)
+        print(output, file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else 1
+    if sys.stdin.isatty():
+        print(describe(config, checkpoint))
+        return interactive(model, config, args.json)
+    print(describe(config, checkpoint), file=sys.stderr)
+    return piped(model, config, args.json, sys.stdin)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while loading or in a piped session
+        sys.exit(130)

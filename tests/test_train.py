@@ -1,0 +1,301 @@
+"""Training script: data, packing, schedule, checkpoints, flags, determinism, learning."""
+
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+import torch
+
+import train_cls_rnn as T
+from conftest import QUICK, ROOT, run_script
+
+
+def quick_args(tmp_path, *extra):
+    return T.parse_args(QUICK + ["--swanlab_mode", "disabled", "--save_dir", str(tmp_path / "out"), *extra])
+
+
+# ---------------------------------------------------------------- data
+
+
+@pytest.mark.parametrize("max_number", [9, 4])
+def test_dataset_samples_follow_the_task(max_number):
+    data = T.SeqSumModDataset(total_samples=2000, min_seq_len=2, max_seq_len=5, max_number=max_number, seed=0)
+    samples = list(data)
+    assert len(samples) == 2000
+    for digits, length, target in samples:
+        assert 2 <= length <= 5 and len(digits) == length
+        assert all(0 <= d <= max_number for d in digits)
+        assert target == sum(digits) % (max_number + 1)
+    assert {length for _, length, _ in samples} == {2, 3, 4, 5}
+    assert {d for digits, _, _ in samples for d in digits} == set(range(max_number + 1))
+
+
+def test_dataset_count_limit_and_reiteration():
+    seeded = T.SeqSumModDataset(total_samples=7, seed=3)
+    first, second = list(seeded), list(seeded)
+    assert len(first) == len(second) == 7 and first == second  # a seeded dataset is a fixed set
+    unseeded = T.SeqSumModDataset(total_samples=5)
+    assert len(list(unseeded)) == 5 and len(list(unseeded)) == 5  # the count starts again
+    endless = T.SeqSumModDataset(total_samples=None)
+    assert len(list(itertools.islice(endless, 3000))) == 3000
+
+
+def chi2_upper(df, z=3.29):
+    """Wilson-Hilferty approximation of the chi-square quantile at about p = 0.9995."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+def chi2_uniform(counts, cells):
+    n = sum(counts.values())
+    return sum((counts.get(c, 0) - n / len(cells)) ** 2 / (n / len(cells)) for c in cells)
+
+
+def test_random_batches_rows_are_valid_samples():
+    inputs, lengths, targets = T.random_batches(50, 16, 2, 5, 6, torch.Generator().manual_seed(1))
+    assert inputs.shape == (50, 16, 5) and lengths.shape == targets.shape == (50, 16)
+    for x, lens, y in zip(inputs.view(-1, 5), lengths.view(-1), targets.view(-1)):
+        n = int(lens)
+        assert 2 <= n <= 5
+        assert (x[:n] <= 6).all() and (x[:n] >= 0).all() and (x[n:] == 7).all()
+        assert int(y) == int(x[:n].sum()) % 7
+    assert (lengths[:, :-1] >= lengths[:, 1:]).all()  # sorted within each batch
+
+
+def test_fast_batches_draw_the_same_distribution_as_the_dataset():
+    """Length, digits and target: both paths fit the task's law, and each other."""
+    n = 40000
+    inputs, lengths, targets = T.random_batches(n // 16, 16, 2, 5, 9, torch.Generator().manual_seed(0))
+    fast = [(x[:int(l)].tolist(), int(l), int(y)) for x, l, y in
+            zip(inputs.view(-1, 5), lengths.view(-1), targets.view(-1))]
+    slow = list(T.SeqSumModDataset(n, 2, 5, 9, seed=0))
+    joint_cells = [(length, t) for length in range(2, 6) for t in range(10)]
+    position_cells = [(i, d) for i in range(5) for d in range(10)]
+    for samples in (fast, slow):
+        # sum of uniform digits mod 10 is uniform and independent of the length
+        joint = Counter((length, t) for _, length, t in samples)
+        assert chi2_uniform(joint, joint_cells) < chi2_upper(len(joint_cells) - 1)
+        # every position holds uniform digits, whatever the length (pooled over lengths >= i + 1)
+        for length in range(2, 6):
+            positions = Counter((i, d) for digits, l, _ in samples if l == length for i, d in enumerate(digits))
+            cells = [c for c in position_cells if c[0] < length]
+            assert chi2_uniform(positions, cells) < chi2_upper(len(cells) - 1)
+    # two-sample homogeneity of the (length, target) table
+    a = Counter((l, t) for _, l, t in fast)
+    b = Counter((l, t) for _, l, t in slow)
+    stat = sum((a[c] - b[c]) ** 2 / (a[c] + b[c]) for c in joint_cells)
+    assert stat < chi2_upper(len(joint_cells) - 1)
+
+
+def test_pad_batch_pads_with_the_extra_token_and_sorts():
+    inputs, lengths, targets = T.pad_batch([([1, 2], 2, 3), ([4, 5, 6], 3, 5)], pad_token=10)
+    assert lengths.tolist() == [3, 2]
+    assert inputs.tolist() == [[4, 5, 6], [1, 2, 10]]
+    assert targets.tolist() == [5, 3]
+
+
+# ---------------------------------------------------------------- model
+
+
+@pytest.mark.parametrize("rnn_type", ["rnn", "gru", "lstm"])
+def test_logits_do_not_depend_on_padding(rnn_type):
+    torch.manual_seed(0)
+    model = T.RnnClsNet(vocab_size=10, embed_dim=6, hidden_dim=8, num_layers=2, cls_num=10, rnn_type=rnn_type).eval()
+    seq = [3, 7, 1]
+    alone = model(torch.tensor([seq]), torch.tensor([3]))
+    padded_batch = torch.tensor([seq + [10] * 7, list(range(10))])
+    in_batch = model(padded_batch, torch.tensor([3, 10]))  # unsorted lengths, 7 pads
+    sorted_batch = T.pad_batch([(seq, 3, 0), (list(range(10)), 10, 0), ([5] * 6, 6, 0)], pad_token=10)
+    in_sorted = model(sorted_batch[0], sorted_batch[1], lengths_sorted=True)
+    torch.testing.assert_close(in_batch[0], alone[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(in_sorted[2], alone[0], rtol=0, atol=1e-6)
+    # without packing the padding would leak in: the padded logits really differ
+    assert not torch.allclose(model(padded_batch[:1], torch.tensor([10]))[0], alone[0])
+
+
+def test_padding_embedding_row_is_zero():
+    model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 1})
+    assert model.embedding.padding_idx == 10 and model.embedding.weight[10].abs().sum() == 0
+    assert model.fc.out_features == 10 and model.embedding.num_embeddings == 11
+
+
+# ---------------------------------------------------------------- schedule
+
+
+def lr_trace(total, warmup, lr=1e-3, min_lr=1e-4):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = T.build_scheduler(optimizer, total, warmup, min_lr)
+    trace = [optimizer.param_groups[0]["lr"]]
+    for _ in range(total):
+        optimizer.step()
+        scheduler.step()
+        trace.append(optimizer.param_groups[0]["lr"])
+    return trace
+
+
+def test_schedule_warmup_then_cosine():
+    lr, min_lr, total, warmup = 1e-3, 1e-4, 1000, 100
+    trace = lr_trace(total, warmup, lr, min_lr)
+    assert trace[0] == pytest.approx(0.01 * lr)
+    assert trace[warmup // 2] == pytest.approx(lr * (0.01 + 0.99 * 0.5))
+    assert trace[warmup] == pytest.approx(lr)
+    assert max(trace) == pytest.approx(lr)
+    # the cosine runs over total steps, starting after the warmup (as in the article)
+    expected_end = min_lr + (lr - min_lr) * (1 + math.cos(math.pi * (total - warmup) / total)) / 2
+    assert trace[total] == pytest.approx(expected_end, rel=1e-6)
+    assert trace[total] > min_lr
+
+
+def test_schedule_without_warmup_is_cosine_alone():
+    lr, min_lr, total = 1e-3, 1e-4, 1000
+    trace = lr_trace(total, 0, lr, min_lr)
+    assert trace[0] == pytest.approx(lr)
+    assert trace[total // 2] == pytest.approx((lr + min_lr) / 2)
+    assert trace[total] == pytest.approx(min_lr)
+
+
+# ---------------------------------------------------------------- flags
+
+
+BAD_FLAGS = [
+    ["--min_seq_len", "0"], ["--min_seq_len", "6"], ["--max_number", "0"],
+    ["--total_steps", "0"], ["--batch_size", "0"], ["--embed_dim", "-1"], ["--hidden_dim", "0"],
+    ["--num_layers", "0"], ["--lr", "0"], ["--lr", "nan"], ["--log_every", "0"], ["--eval_every", "0"],
+    ["--warmup_step", "-1"], ["--min_lr", "-0.1"], ["--save_every", "-5"],
+    ["--warmup_step", "300", "--total_steps", "300"], ["--warmup_step", "1.5"], ["--grad_clip", "-1"],
+    ["--rnn_type", "transformer"], ["--swanlab_mode", "cloud"], ["--eval_samples", "0"],
+]
+
+
+@pytest.mark.parametrize("flags", BAD_FLAGS, ids=" ".join)
+def test_bad_flags_exit_2_with_a_message(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        T.parse_args(flags)
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("usage:") is False and "error:" in message
+    assert flags[0].lstrip("-").split("_")[0] in message
+
+
+def test_bad_flag_from_the_command_line_has_no_traceback(tmp_path):
+    out = run_script("train_cls_rnn.py", "--min_seq_len", "4", "--max_seq_len", "3", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "must not exceed --max_seq_len" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "output").exists()
+
+
+def test_article_commands_parse():
+    args = T.parse_args("--hidden_dim 32 --num_layers 3 --batch_size 64 --lr 0.005 --warmup_step 2000 "
+                        "--run_name sota_warmup".split())
+    assert (args.hidden_dim, args.num_layers, args.batch_size, args.lr, args.warmup_step) == (32, 3, 64, 0.005, 2000)
+    defaults = T.parse_args([])
+    assert (defaults.total_steps, defaults.batch_size, defaults.lr, defaults.min_lr, defaults.warmup_step) == (
+        20000, 16, 0.001, 0.0001, 100)
+    assert (defaults.save_every, defaults.save_dir, defaults.run_name, defaults.swanlab_mode) == (
+        1000, "./output", "baseline", "local")
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_end_to_end_run_writes_config_and_checkpoints(tmp_path):
+    out = run_script("train_cls_rnn.py", *QUICK, "--save_every", "100", "--save_dir", "out",
+                     "--swanlab_dir", "logs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    names = sorted(os.listdir(tmp_path / "out"))
+    assert names == ["args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "model_step_300.pt"]
+    config = torch.load(tmp_path / "out" / "args.pt", weights_only=True)
+    assert config == json.loads((tmp_path / "out" / "args.json").read_text())
+    assert config["total_steps"] == 300 and config["seed"] == 42 and config["swanlab_mode"] == "local"
+    state = torch.load(tmp_path / "out" / "model_step_300.pt", weights_only=True)
+    assert set(state) >= {"embedding.weight", "fc.weight", "rnn.weight_ih_l0"}
+    assert any(p.name.startswith("run-") for p in (tmp_path / "logs").iterdir())  # SwanLab wrote locally
+    assert "Trained 300 steps" in out.stdout and "swanlab watch logs" in out.stdout
+    assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".tmp")]
+
+
+def test_save_every_zero_writes_only_the_final_checkpoint(tmp_path):
+    result = T.train(quick_args(tmp_path, "--save_every", "0"), progress="none")
+    assert sorted(os.listdir(tmp_path / "out")) == ["args.json", "args.pt", "model_step_300.pt"]
+    assert result["steps"] == 300 and result["final"]["step"] == 300
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    def weights(seed, name):
+        T.train(quick_args(tmp_path / name, "--seed", str(seed)), progress="none")
+        return torch.load(tmp_path / name / "out" / "model_step_300.pt", weights_only=True)
+
+    a, b, c = weights(7, "a"), weights(7, "b"), weights(8, "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_existing_run_is_refused_then_replaced_with_overwrite(tmp_path):
+    save = ["--save_dir", "out", "--swanlab_mode", "disabled", "--save_every", "100"]
+    assert run_script("train_cls_rnn.py", *QUICK, *save, cwd=tmp_path).returncode == 0
+    before = {n: (tmp_path / "out" / n).read_bytes() for n in os.listdir(tmp_path / "out")}
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+
+    refused = run_script("train_cls_rnn.py", *QUICK, *save, "--hidden_dim", "8", cwd=tmp_path)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    assert {n: (tmp_path / "out" / n).read_bytes() for n in before} == before  # untouched
+
+    replaced = run_script("train_cls_rnn.py", *QUICK, "--total_steps", "200", *save, "--hidden_dim", "8",
+                          "--overwrite", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "notes.txt"]
+    assert torch.load(tmp_path / "out" / "args.pt", weights_only=True)["hidden_dim"] == 8
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model_step_1.pt"
+    T.save_atomic({"w": torch.ones(3)}, str(path))
+
+    def crash(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(T.torch, "save", crash)
+    with pytest.raises(OSError):
+        T.save_atomic({"w": torch.zeros(3)}, str(path))
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["model_step_1.pt"]
+
+
+def test_ctrl_c_saves_the_current_step_and_exits_cleanly(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "train_cls_rnn.py"), "--save_dir", "out", "--swanlab_dir", "logs",
+         "--log_every", "100", "--total_steps", "1000000", "--save_every", "0"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in proc.stdout:  # wait until training is under way
+        if line.startswith("step 200/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Interrupted at step" in stdout and "Traceback" not in stderr
+    found = T.list_checkpoints(str(tmp_path / "out"))
+    assert len(found) == 1 and found[0][0] >= 200
+    model, _, _ = T.load_trained_model(str(tmp_path / "out"))
+    assert isinstance(model, T.RnnClsNet)
+
+
+# ---------------------------------------------------------------- it learns
+
+
+def test_a_small_task_is_learned(tmp_path):
+    """Parity of 2-5 bits: chance is 50%; a broken model, loss or packing stays near it."""
+    args = quick_args(tmp_path, "--max_number", "1", "--total_steps", "1500", "--warmup_step", "100",
+                      "--eval_samples", "2000")
+    result = T.train(args, progress="none")
+    assert result["final"]["accuracy"] >= 0.9
+    assert result["history"][0]["accuracy"] < result["final"]["accuracy"]
