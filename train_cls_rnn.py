@@ -318,6 +318,10 @@ def load_trained_model(save_dir="./output", checkpoint=None):
 # ----------------------------------------------------------------------------
 
 
+class TrackingError(Exception):
+    """SwanLab could not start; the message says why and what to do."""
+
+
 class Tracker:
     """A thin SwanLab wrapper; mode 'disabled' never imports SwanLab at all."""
 
@@ -327,14 +331,21 @@ class Tracker:
             return
         import swanlab
 
+        try:
+            swanlab.init(
+                mode=config["swanlab_mode"],
+                project=config["swanlab_project"],
+                name=config["run_name"],
+                log_dir=config["swanlab_dir"],
+                config=dict(config),
+            )
+        except Exception as error:  # e.g. online mode without a login
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise TrackingError(
+                f"SwanLab could not start in {config['swanlab_mode']} mode: {reason} "
+                "(run `swanlab login` first, or use --swanlab_mode local)"
+            ) from None
         self.swanlab = swanlab
-        swanlab.init(
-            mode=config["swanlab_mode"],
-            project=config["swanlab_project"],
-            name=config["run_name"],
-            log_dir=config["swanlab_dir"],
-            config=dict(config),
-        )
 
     def active(self):
         # On Ctrl-C SwanLab's own signal handler closes the run (as "aborted") first.
@@ -427,9 +438,13 @@ def train(args, progress="auto"):
     criterion = nn.CrossEntropyLoss()
     num_params = sum(p.numel() for p in model.parameters())
 
-    prepare_save_dir(args.save_dir, getattr(args, "overwrite", False))
-    save_config(config, args.save_dir)
-    tracker = Tracker(config)
+    tracker = Tracker(config)  # first: if SwanLab cannot start, nothing has been written yet
+    try:
+        prepare_save_dir(args.save_dir, getattr(args, "overwrite", False))
+        save_config(config, args.save_dir)
+    except BaseException:
+        tracker.finish("crashed")
+        raise
     tracker.log({"Model Params": num_params})
 
     def run_eval(step):
@@ -622,7 +637,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         result = train(args)
-    except CheckpointError as error:
+    except (CheckpointError, TrackingError) as error:
         sys.exit(f"error: {error}")
     except OSError as error:
         sys.exit(f"error: {error.strerror or error}: {error.filename or args.save_dir}")

@@ -195,8 +195,10 @@ def parse_args(argv=None):
         p.error(f"--seeds must be at least 1 (got {args.seeds})")
     if args.jobs < 1:
         p.error(f"--jobs must be at least 1 (got {args.jobs})")
-    if args.total_steps is not None and args.total_steps <= 2000:
-        p.error("--total_steps must exceed 2000 (sota_warmup warms up for 2000 steps)")
+    for name in args.runs if args.total_steps is not None else []:
+        run_args = train_cls_rnn.parse_args(EXPERIMENTS[name][0])
+        if args.total_steps <= run_args.warmup_step:
+            p.error(f"--total_steps must exceed the {run_args.warmup_step} warmup steps of {name}")
     return args
 
 

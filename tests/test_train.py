@@ -299,3 +299,17 @@ def test_a_small_task_is_learned(tmp_path):
     result = T.train(args, progress="none")
     assert result["final"]["accuracy"] >= 0.9
     assert result["history"][0]["accuracy"] < result["final"]["accuracy"]
+
+
+def test_online_mode_without_login_fails_with_one_line_and_writes_nothing(tmp_path):
+    env_home = tmp_path / "home"
+    env_home.mkdir()
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train_cls_rnn.py"), *QUICK, "--swanlab_mode", "online",
+         "--save_dir", "out"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SWANLAB")} | {"HOME": str(env_home)},
+    )
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: SwanLab could not start in online mode") and "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()
