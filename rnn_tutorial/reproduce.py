@@ -74,6 +74,25 @@ def test_set(min_len, max_len, num_samples, max_number):
     return _test_sets[key]
 
 
+def score(model, config):
+    """Final accuracy at the trained lengths, at each length 1..50, and per longer bucket."""
+    device = train_cls_rnn.resolve_device(config.get("device", "cpu"))
+    lo, hi, n = config["min_seq_len"], config["max_seq_len"], config["max_number"]
+    _, test_accuracy = train_cls_rnn.evaluate(model, test_set(lo, hi, TEST_SAMPLES, n), device)
+    by_length = {
+        length: train_cls_rnn.evaluate(model, test_set(length, length, PER_LENGTH_SAMPLES, n), device)[1]
+        for length in range(1, MAX_TEST_LENGTH + 1)
+    }
+    return {
+        "test_accuracy": test_accuracy,
+        "accuracy_by_length": {str(k): v for k, v in by_length.items()},
+        "accuracy_longer": {
+            f"{a}-{b}": statistics.fmean(by_length[k] for k in range(a, b + 1)) for a, b in LENGTH_BUCKETS
+        },
+        "converged": test_accuracy >= CONVERGED,
+    }
+
+
 def run_one(task):
     """Train one (experiment, seed) and score it; returns its results.json record."""
     name, seed, total_steps, swanlab_mode, swanlab_dir = task
@@ -88,16 +107,7 @@ def run_one(task):
         result = train_cls_rnn.train(args, progress="none")
 
     model, config = result["model"], result["config"]
-    device = train_cls_rnn.resolve_device(config["device"])
-    lo, hi, n = config["min_seq_len"], config["max_seq_len"], config["max_number"]
-    _, test_accuracy = train_cls_rnn.evaluate(model, test_set(lo, hi, TEST_SAMPLES, n), device)
-    by_length = {
-        length: train_cls_rnn.evaluate(model, test_set(length, length, PER_LENGTH_SAMPLES, n), device)[1]
-        for length in range(1, MAX_TEST_LENGTH + 1)
-    }
-    buckets = {
-        f"{a}-{b}": statistics.fmean(by_length[length] for length in range(a, b + 1)) for a, b in LENGTH_BUCKETS
-    }
+    scores = score(model, config)
     flags_only = {k: v for k, v in config.items() if k not in ("save_dir", "swanlab_dir", "swanlab_mode")}
     return {
         "run_name": name,
@@ -109,16 +119,18 @@ def run_one(task):
             for r in result["history"]
         ],
         "train_curve": result["train_curve"],
-        "test_accuracy": test_accuracy,
-        "accuracy_by_length": {str(k): v for k, v in by_length.items()},
-        "accuracy_longer": buckets,
-        "converged": test_accuracy >= CONVERGED,
+        **scores,
     }
 
 
 # ----------------------------------------------------------------------------
 # Summary table (markdown), from results.json records
 # ----------------------------------------------------------------------------
+
+
+def first_step_reaching(record, accuracy):
+    """The first evaluation step at which a run's accuracy reached the given level, or None."""
+    return next((p["step"] for p in record["eval_curve"] if p["accuracy"] >= accuracy), None)
 
 
 def summary_rows(records):
@@ -140,6 +152,7 @@ def summary_rows(records):
             "converged": sum(r["converged"] for r in runs),
             "runs": len(runs),
             "longer": longer,
+            "steps_to_50": [first_step_reaching(r, 0.5) for r in runs],
             "wall_time_s": statistics.fmean(r["wall_time_s"] for r in runs),
         })
     return rows
@@ -151,14 +164,15 @@ def markdown_table(records):
         return ""
     buckets = list(rows[0]["longer"])
     head = ("| run | the article's claim | our accuracy, mean ± std | each seed | converged (≥99%) | "
-            + " | ".join(f"lengths {b}" for b in buckets) + " |")
-    lines = [head, "|" + "---|" * (5 + len(buckets))]
+            + " | ".join(f"lengths {b}" for b in buckets) + " | first step at ≥50%, each seed |")
+    lines = [head, "|" + "---|" * (6 + len(buckets))]
     for row in rows:
         seeds = " ".join(f"{100 * a:.1f}" for _, a in row["seeds"])
         longer = " | ".join(f"{100 * row['longer'][b]:.1f}%" for b in buckets)
         lines.append(
             f"| {row['run_name']} | {row['claim']} | {100 * row['mean']:.1f}% ± {100 * row['std']:.1f} | "
-            f"{seeds} | {row['converged']} of {row['runs']} | {longer} |"
+            f"{seeds} | {row['converged']} of {row['runs']} | {longer} | "
+            + " ".join("never" if s is None else f"{s / 1000:g}k" for s in row["steps_to_50"]) + " |"
         )
     return "\n".join(lines)
 
