@@ -534,7 +534,7 @@ def print_summary(result, long_lengths):
         f"Trained {result['steps']} steps in {result['wall_time_s']:.1f} s ({rate:.0f} steps/s), "
         f"{result['num_params']} parameters.",
         f"  accuracy, lengths {config['min_seq_len']}-{config['max_seq_len']}: {final['accuracy']:.4f} "
-        f"({config['eval_samples']} fixed held-out sequences)",
+        f"({config['eval_samples']} fixed evaluation sequences)",
         f"  accuracy, lengths {long_lengths[0]}-{long_lengths[1]}: {final['accuracy_long']:.4f} (longer than trained)",
     ]
     if result["checkpoint"]:
@@ -627,14 +627,14 @@ def parse_args(argv=None):
         parser.error("--device cuda: no CUDA device is available")
     if args.device == "mps" and not torch.backends.mps.is_available():
         parser.error("--device mps: no MPS device is available")
-    if run_files(args.save_dir) and not args.overwrite:
-        parser.error(f"{args.save_dir} already holds another run; pass --overwrite to replace it "
-                     "or choose another --save_dir")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if run_files(args.save_dir) and not args.overwrite:  # checked before any work, not just in train()
+        build_parser().error(f"{args.save_dir} already holds another run; pass --overwrite to replace it "
+                             "or choose another --save_dir")
     try:
         result = train(args)
     except (CheckpointError, TrackingError) as error:

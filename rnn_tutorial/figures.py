@@ -10,6 +10,7 @@ schedules from build_scheduler(), the curves from results.json.
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -231,8 +232,14 @@ def draw_early_loss(results, path, names=("sota", "sota_warmup"), until=6000):
             ax.plot([p["step"] for p in points], [p["loss"] for p in points], lw=0.9, label=label)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step")
+        ax.set_xlim(0, until)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    classes = results["runs"][0]["flags"]["max_number"] + 1
+    for d in (d for d in range(2, classes + 1) if classes % d == 0):  # plateaus: ln(d) = d classes left to guess
+        for ax in axes[0]:
+            ax.axhline(math.log(d), color="grey", ls=":", lw=0.8)
+        axes[0][-1].text(until, math.log(d), f" ln {d}", va="center", fontsize=8, color="grey")
     axes[0][0].set_ylabel("training loss (one batch)")
     fig.suptitle(f"training loss over the first {until} steps", fontsize=11)
     fig.tight_layout()

@@ -313,3 +313,10 @@ def test_online_mode_without_login_fails_with_one_line_and_writes_nothing(tmp_pa
     assert out.returncode == 1
     assert out.stderr.startswith("error: SwanLab could not start in online mode") and "Traceback" not in out.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_without_a_device_is_a_clear_flag_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        T.parse_args(["--device", "cuda"])
+    assert exit_info.value.code == 2 and "no CUDA device" in capsys.readouterr().err
