@@ -152,7 +152,6 @@ def summary_rows(records):
             "converged": sum(r["converged"] for r in runs),
             "runs": len(runs),
             "longer": longer,
-            "steps_to_50": [first_step_reaching(r, 0.5) for r in runs],
             "wall_time_s": statistics.fmean(r["wall_time_s"] for r in runs),
         })
     return rows
@@ -164,16 +163,36 @@ def markdown_table(records):
         return ""
     buckets = list(rows[0]["longer"])
     head = ("| run | the article's claim | our accuracy, mean ± std | each seed | converged (≥99%) | "
-            + " | ".join(f"lengths {b}" for b in buckets) + " | first step at ≥50%, each seed |")
-    lines = [head, "|" + "---|" * (6 + len(buckets))]
+            + " | ".join(f"lengths {b}" for b in buckets) + " |")
+    lines = [head, "|" + "---|" * (5 + len(buckets))]
     for row in rows:
         seeds = " ".join(f"{100 * a:.1f}" for _, a in row["seeds"])
         longer = " | ".join(f"{100 * row['longer'][b]:.1f}%" for b in buckets)
         lines.append(
             f"| {row['run_name']} | {row['claim']} | {100 * row['mean']:.1f}% ± {100 * row['std']:.1f} | "
-            f"{seeds} | {row['converged']} of {row['runs']} | {longer} | "
-            + " ".join("never" if s is None else f"{s / 1000:g}k" for s in row["steps_to_50"]) + " |"
+            f"{seeds} | {row['converged']} of {row['runs']} | {longer} |"
         )
+    return "\n".join(lines)
+
+
+def dynamics_table(records, late_from=10_000):
+    """When each seed first reached 20% and 50%, and how noisy its training loss was late on."""
+    def steps(run, level):
+        step = first_step_reaching(run, level)
+        return "never" if step is None else f"{step / 1000:g}k"
+
+    lines = ["| run | first step at ≥20%, each seed | first step at ≥50%, each seed | "
+             f"std of the logged batch loss after step {late_from // 1000}k, each seed |", "|---|---|---|---|"]
+    for name in EXPERIMENTS:
+        runs = sorted((r for r in records if r["run_name"] == name), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        noise = []
+        for run in runs:
+            late = [p["loss"] for p in run["train_curve"] if p["step"] > late_from]
+            noise.append(f"{statistics.stdev(late):.2f}" if len(late) > 1 else "-")
+        lines.append(f"| {name} | {' '.join(steps(r, 0.2) for r in runs)} | {' '.join(steps(r, 0.5) for r in runs)} "
+                     f"| {' '.join(noise)} |")
     return "\n".join(lines)
 
 
@@ -204,6 +223,8 @@ def parse_args(argv=None):
                    help="SwanLab logging of every run (project tutorial_with_rnn_reproduce)")
     p.add_argument("--swanlab_dir", default="./swanlog", help="where SwanLab writes its logs")
     p.add_argument("--no_figures", action="store_true", help="write results.json only")
+    p.add_argument("--table", action="store_true",
+                   help="only print the summary tables of the results.json already in --out (no training)")
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error(f"--seeds must be at least 1 (got {args.seeds})")
@@ -216,8 +237,19 @@ def parse_args(argv=None):
     return args
 
 
+def print_tables(records):
+    print(f"{markdown_table(records)}\n\n{dynamics_table(records)}")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    path = os.path.join(args.out, "results.json")
+    if args.table:
+        if not os.path.isfile(path):
+            sys.exit(f"error: {path} not found; run rnn_tutorial/reproduce.py first")
+        with open(path) as f:
+            print_tables(json.load(f)["runs"])
+        return
     tasks = [(name, seed, args.total_steps, args.swanlab_mode, args.swanlab_dir)
              for name in args.runs for seed in range(1, args.seeds + 1)]
     tasks.sort(key=lambda t: -relative_cost(t[0]))
@@ -236,7 +268,6 @@ def main(argv=None):
 
     records.sort(key=lambda r: (list(EXPERIMENTS).index(r["run_name"]), r["seed"]))
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "results.json")
     meta = {
         "command": "python rnn_tutorial/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "total_wall_time_s": round(total, 1),
@@ -251,7 +282,9 @@ def main(argv=None):
     with open(path, "w") as f:
         json.dump({"meta": meta, "runs": records}, f, indent=1)
         f.write("\n")
-    print(f"\n{markdown_table(records)}\n\nwrote {path} in {total:.0f} s")
+    print()
+    print_tables(records)
+    print(f"\nwrote {path} in {total:.0f} s")
     if not args.no_figures:
         from figures import draw_all  # rnn_tutorial/figures.py
 

@@ -41,7 +41,9 @@ def test_quick_reproduce_writes_results_and_figures(tmp_path):
         assert run["wall_time_s"] > 0
     for name in FIGURES:
         assert (tmp_path / "a" / name).read_bytes().startswith(PNG)
-    assert "| baseline |" in out.stdout  # the summary table
+    assert "| baseline |" in out.stdout and "first step at ≥20%" in out.stdout  # the summary tables
+    table = run_script("rnn_tutorial/reproduce.py", "--table", "--out", str(tmp_path / "a"))
+    assert table.returncode == 0 and table.stdout.strip() in out.stdout  # reprinted from results.json alone
 
     again = quick_reproduce(tmp_path / "b", "--no_figures")
     rerun = json.loads((tmp_path / "b" / "results.json").read_text())["runs"]
