@@ -237,8 +237,19 @@ def parse_args(argv=None):
     return args
 
 
+def extrapolation_table(records, lengths=(1, 5, 6, 8, 10, 11, 15, 20, 30, 50)):
+    """Accuracy at single lengths for the runs that converged at the trained lengths."""
+    lines = ["| converged run | seed | " + " | ".join(f"length {n}" for n in lengths) + " |",
+             "|---|---|" + "---|" * len(lengths)]
+    for run in records:
+        if run["converged"]:
+            cells = " | ".join(f"{100 * run['accuracy_by_length'][str(n)]:.1f}%" for n in lengths)
+            lines.append(f"| {run['run_name']} | {run['seed']} | {cells} |")
+    return "\n".join(lines)
+
+
 def print_tables(records):
-    print(f"{markdown_table(records)}\n\n{dynamics_table(records)}")
+    print(f"{markdown_table(records)}\n\n{dynamics_table(records)}\n\n{extrapolation_table(records)}")
 
 
 def main(argv=None):

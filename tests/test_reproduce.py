@@ -88,3 +88,9 @@ def test_summary_table_from_hand_made_results():
     sota = next(line for line in table.splitlines() if line.startswith("| sota |"))
     assert "75.0% ± 35.4" in sota and "50.0 100.0" in sota and "1 of 2" in sota
     assert "1 of 3 runs converged" in sota  # the article's claim sits beside ours
+
+
+def test_extrapolation_table_lists_only_converged_runs():
+    table = reproduce.extrapolation_table(hand_made_results()["runs"], lengths=(1, 10))
+    rows = table.splitlines()[2:]
+    assert rows == ["| sota | 2 | 100.0% | 10.0% |", "| sota_warmup | 1 | 100.0% | 10.0% |"]
