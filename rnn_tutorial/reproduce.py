@@ -163,14 +163,14 @@ def markdown_table(records):
         return ""
     buckets = list(rows[0]["longer"])
     head = ("| run | the article's claim | our accuracy, mean ± std | each seed | converged (≥99%) | "
-            + " | ".join(f"lengths {b}" for b in buckets) + " |")
-    lines = [head, "|" + "---|" * (5 + len(buckets))]
+            + " | ".join(f"lengths {b}" for b in buckets) + " | training time per run |")
+    lines = [head, "|" + "---|" * (6 + len(buckets))]
     for row in rows:
         seeds = " ".join(f"{100 * a:.1f}" for _, a in row["seeds"])
         longer = " | ".join(f"{100 * row['longer'][b]:.1f}%" for b in buckets)
         lines.append(
             f"| {row['run_name']} | {row['claim']} | {100 * row['mean']:.1f}% ± {100 * row['std']:.1f} | "
-            f"{seeds} | {row['converged']} of {row['runs']} | {longer} |"
+            f"{seeds} | {row['converged']} of {row['runs']} | {longer} | {row['wall_time_s']:.0f} s |"
         )
     return "\n".join(lines)
 
