@@ -236,6 +236,15 @@ def run_files(save_dir):
     return names + [os.path.basename(path) for _, path in list_checkpoints(save_dir)]
 
 
+def existing_run_error(save_dir):
+    """Why a new run may not write into save_dir without --overwrite, or None."""
+    existing = run_files(save_dir)
+    if not existing:
+        return None
+    shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+    return f"{save_dir} already holds another run ({shown}); pass --overwrite to replace it or choose another --save_dir"
+
+
 def prepare_save_dir(save_dir, overwrite):
     """Create save_dir; refuse to mix runs unless overwrite, which deletes the old run's files.
 
@@ -244,11 +253,7 @@ def prepare_save_dir(save_dir, overwrite):
     """
     existing = run_files(save_dir)
     if existing and not overwrite:
-        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
-        raise CheckpointError(
-            f"{save_dir} already holds another run ({shown}); "
-            "pass --overwrite to replace it or choose another --save_dir"
-        )
+        raise CheckpointError(existing_run_error(save_dir))
     os.makedirs(save_dir, exist_ok=True)
     for name in existing:
         os.remove(os.path.join(save_dir, name))
@@ -632,9 +637,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if run_files(args.save_dir) and not args.overwrite:  # checked before any work, not just in train()
-        build_parser().error(f"{args.save_dir} already holds another run; pass --overwrite to replace it "
-                             "or choose another --save_dir")
+    refusal = None if args.overwrite else existing_run_error(args.save_dir)
+    if refusal:  # checked before any work; train() checks again for callers that skip main()
+        build_parser().error(refusal)
     try:
         result = train(args)
     except (CheckpointError, TrackingError) as error:
