@@ -50,14 +50,15 @@ def parse_sequence(text, max_number):
     for item in items:
         if item == "":
             raise InputError("empty item between commas")
+        shown = item if len(item) <= 20 else item[:20] + "..."
         if re.fullmatch(r"-[0-9]+", item):
-            raise InputError(f"{item} is negative: numbers must be in 0..{max_number}")
+            raise InputError(f"{shown} is negative: numbers must be in 0..{max_number}")
         if not re.fullmatch(r"[0-9]+", item):
-            shown = item if len(item) <= 20 else item[:20] + "..."
             raise InputError(f"{shown!r} is not a whole number: numbers must be in 0..{max_number}")
-        if int(item) > max_number:
+        # compare lengths first: int() refuses strings of thousands of digits
+        if len(item.lstrip("0")) > len(str(max_number)) or int(item) > max_number:
             raise InputError(
-                f"{int(item)} is out of range: numbers must be in 0..{max_number} "
+                f"{shown} is out of range: numbers must be in 0..{max_number} "
                 f"(the model was trained with --max_number {max_number})"
             )
         sequence.append(int(item))

@@ -38,12 +38,17 @@ def test_the_article_formats_parse(text):
     ("1 " * 1001, ["too long", "1000"]),
     ("1" * 10001, ["line too long", "10000"]),
     ("٣", ["not a whole number"]),  # a non-ASCII digit int() would accept
+    ("1" * 5000, ["out of range", "11111111111111111111...", "0..9"]),  # longer than int() accepts
 ])
 def test_bad_sequences_are_named(text, words):
     with pytest.raises(P.InputError) as error:
         P.parse_sequence(text, 9)
     for word in words:
         assert word in str(error.value)
+
+
+def test_leading_zeros_are_read_as_numbers():
+    assert P.parse_sequence("0009 00", 9) == [9, 0]
 
 
 def test_range_follows_the_trained_max_number():
