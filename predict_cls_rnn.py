@@ -178,6 +178,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdin, "reconfigure"):  # undecodable bytes become an invalid line, not a crash
+        sys.stdin.reconfigure(errors="replace")
     try:
         model, config, checkpoint = load_trained_model(args.save_dir, args.checkpoint)
     except CheckpointError as error:

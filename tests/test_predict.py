@@ -101,6 +101,14 @@ def test_piped_lines_one_result_each_and_exit_status(trained_dir):
     assert "extrapolation" in lines[5] and "Traceback" not in mixed.stderr
 
 
+def test_undecodable_bytes_are_an_invalid_line(trained_dir):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "predict_cls_rnn.py"), "--save_dir", str(trained_dir)],
+                         input=b"3 4\n\xff\xfe\n", capture_output=True, timeout=120)
+    lines = out.stdout.decode().splitlines()
+    assert out.returncode == 1 and len(lines) == 2 and "not a whole number" in lines[1]
+    assert b"Traceback" not in out.stderr
+
+
 def test_json_output(trained_dir):
     out = predict(trained_dir, "--json", stdin_text="[3, 7, 1, 9]\n11\n")
     first, second = [json.loads(line) for line in out.stdout.splitlines()]
