@@ -13,7 +13,9 @@ import pytest
 
 from conftest import QUICK, run_script
 
-SWANLAB = shutil.which("swanlab") or os.path.join(os.path.dirname(sys.executable), "swanlab")
+# the swanlab installed beside this Python first (a stale shim on PATH may point elsewhere)
+BESIDE = os.path.join(os.path.dirname(sys.executable), "swanlab")
+SWANLAB = BESIDE if os.path.exists(BESIDE) else shutil.which("swanlab")
 
 
 def free_port():
