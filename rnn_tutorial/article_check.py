@@ -33,20 +33,11 @@ def run_article_script(task):
     name, seed, article_path = task
     import torch
 
-    torch.set_num_threads(1)
     random.seed(seed)
     torch.manual_seed(seed)
-    benchmark.install_stopwatch_swanlab()
     flags = reproduce.EXPERIMENTS[name][0]
-    code = benchmark.article_training_code(article_path)
     with tempfile.TemporaryDirectory() as save_dir:
-        sys.argv = ["train_cls_rnn.py", *flags, "--save_dir", save_dir, "--save_every", "0"]
-        with open(os.devnull, "w") as devnull:
-            stdout, sys.stdout = sys.stdout, devnull
-            try:
-                exec(compile(code, "article_train_cls_rnn.py", "exec"), {"__name__": "__main__"})
-            finally:
-                sys.stdout = stdout
+        benchmark.exec_article_script([*flags, "--save_dir", save_dir, "--save_every", "0"], article_path)
         (step, checkpoint), = train_cls_rnn.list_checkpoints(save_dir)
         state_dict = torch.load(checkpoint, weights_only=True)
     config = vars(train_cls_rnn.parse_args(flags))

@@ -19,6 +19,7 @@ left out of the per-step figures; start-up is reported separately.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -105,20 +106,26 @@ def article_training_code(article_path):
     return re.search(r"```python\n(.*?)```", appendix, re.S).group(1)
 
 
-def run_article(flags, steps, article_path):
+def exec_article_script(argv, article_path):
+    """Run the article's appendix script with these arguments, in this process.
+
+    One torch thread, SwanLab replaced by the stopwatch, its prints silenced.
+    Returns the stopwatch stamps of its logging calls.
+    """
     import torch
 
     torch.set_num_threads(1)
     stamps = install_stopwatch_swanlab()
-    code = article_training_code(article_path)
+    code = compile(article_training_code(article_path), "article_train_cls_rnn.py", "exec")
+    sys.argv = ["train_cls_rnn.py", *argv]
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        exec(code, {"__name__": "__main__"})
+    return stamps
+
+
+def run_article(flags, steps, article_path):
     with tempfile.TemporaryDirectory() as tmp:
-        sys.argv = ["train_cls_rnn.py", *flags, "--total_steps", str(steps), "--save_dir", tmp]
-        devnull = open(os.devnull, "w")
-        stdout, sys.stdout = sys.stdout, devnull
-        try:
-            exec(compile(code, "article_train_cls_rnn.py", "exec"), {"__name__": "__main__"})
-        finally:
-            sys.stdout = stdout
+        stamps = exec_article_script([*flags, "--total_steps", str(steps), "--save_dir", tmp], article_path)
     return {"ms_per_step": ms_per_step(stamps)}
 
 

@@ -93,9 +93,8 @@ def score(model, config):
     }
 
 
-def run_one(task):
-    """Train one (experiment, seed) and score it; returns its results.json record."""
-    name, seed, total_steps, swanlab_mode, swanlab_dir = task
+def train_experiment(name, seed, total_steps=None, swanlab_mode="disabled", swanlab_dir="./swanlog"):
+    """train() one (experiment, seed) with the article's flags; checkpoints go to a temporary folder."""
     flags, _ = EXPERIMENTS[name]
     with tempfile.TemporaryDirectory() as save_dir:
         argv = flags + [
@@ -103,9 +102,13 @@ def run_one(task):
             "--save_every", "0", "--swanlab_mode", swanlab_mode, "--swanlab_dir", swanlab_dir,
             "--swanlab_project", "tutorial_with_rnn_reproduce",
         ] + (["--total_steps", str(total_steps)] if total_steps else [])
-        args = train_cls_rnn.parse_args(argv)
-        result = train_cls_rnn.train(args, progress="none")
+        return train_cls_rnn.train(train_cls_rnn.parse_args(argv), progress="none")
 
+
+def run_one(task):
+    """Train one (experiment, seed) and score it; returns its results.json record."""
+    name, seed, total_steps, swanlab_mode, swanlab_dir = task
+    result = train_experiment(name, seed, total_steps, swanlab_mode, swanlab_dir)
     model, config = result["model"], result["config"]
     scores = score(model, config)
     flags_only = {k: v for k, v in config.items() if k not in ("save_dir", "swanlab_dir", "swanlab_mode")}

@@ -13,7 +13,6 @@ and scores each on the same 10,000 test sequences.
 import argparse
 import os
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -22,7 +21,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 import torch  # noqa: E402
 
 import reproduce  # noqa: E402  (experiments and test sets)
-import train_cls_rnn  # noqa: E402
 
 
 def residue_accuracies(model, test_set, modulus):
@@ -44,10 +42,7 @@ def main():
     args = p.parse_args()
     print(f"| {args.run}, seed | right (mod 10) | right mod 5 | right mod 2 |\n|---|---|---|---|")
     for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as save_dir:
-            flags = reproduce.EXPERIMENTS[args.run][0] + ["--seed", str(seed), "--save_dir", save_dir,
-                                                          "--save_every", "0", "--swanlab_mode", "disabled"]
-            result = train_cls_rnn.train(train_cls_rnn.parse_args(flags), progress="none")
+        result = reproduce.train_experiment(args.run, seed)
         config = result["config"]
         test_set = reproduce.test_set(config["min_seq_len"], config["max_seq_len"], reproduce.TEST_SAMPLES,
                                       config["max_number"])
