@@ -2,18 +2,19 @@
 
 If our reproduction disagrees with the article, is it our code or the claim?
 This runs the appendix train_cls_rnn.py exactly as printed in the article
-(read from ../shared/seeds/article_zh.md at run time; nothing of it is stored
-here) with an experiment's flags, SwanLab replaced by a no-op. Python's and
-torch's global seeds are set before each run, so the runs are repeatable; the
-article itself set none. Each final checkpoint is loaded into our RnnClsNet
-(same parameter names) and scored on the same test sets as reproduce.py.
+(read from ../shared/seeds/article_zh.md at run time and sent to the workers
+as text; nothing of it is stored here) with an experiment's flags, SwanLab
+replaced by a no-op. Python's and torch's global seeds are set before each
+run, so the runs are repeatable; the article itself set none. Each final
+checkpoint is loaded into our RnnClsNet (same parameter names) and scored on
+the same test sets as reproduce.py. Runs go through the sweep engine and are
+recorded under rnn_tutorial/records/article_check/.
 
     python rnn_tutorial/article_check.py --runs deeper_rnn sota_warmup --seeds 3
 """
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import statistics
@@ -24,42 +25,49 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-import benchmark  # noqa: E402  (reads the article's script; no-op SwanLab)
+import article  # noqa: E402  (the article's scripts)
 import reproduce  # noqa: E402  (experiments and test sets)
+import sweep  # noqa: E402
 import train_cls_rnn  # noqa: E402
 
 
-def run_article_script(task):
-    name, seed, article_path = task
+def run_article_script(name, seed, flags, code):
+    """Sweep runner: the article's script (its text) with these flags and global seed, scored on our test sets."""
     import torch
 
     random.seed(seed)
     torch.manual_seed(seed)
-    flags = reproduce.EXPERIMENTS[name][0]
     with tempfile.TemporaryDirectory() as save_dir:
-        benchmark.exec_article_script([*flags, "--save_dir", save_dir, "--save_every", "0"], article_path)
+        article.exec_training([*flags, "--save_dir", save_dir, "--save_every", "0"], code)
         (step, checkpoint), = train_cls_rnn.list_checkpoints(save_dir)
         state_dict = torch.load(checkpoint, weights_only=True)
-    config = vars(train_cls_rnn.parse_args(flags))
+    config = vars(train_cls_rnn.parse_args([*flags, "--seed", str(seed)]))
     model = train_cls_rnn.build_model(config)
     model.load_state_dict(state_dict)
-    return {"run_name": name, "seed": seed, "steps": step, **reproduce.score(model.eval(), config)}
+    return {"run_name": name, "seed": seed, "steps": step, "flags": config, **reproduce.score(model.eval(), config)}
+
+
+def describe_run(task, record):
+    return f"{task.name:<12} seed {task.seed:<4} {100 * record['test_accuracy']:5.1f}% (the article's script)"
 
 
 def main():
     p = argparse.ArgumentParser(description="Run the article's own script and score it on our test sets.")
     p.add_argument("--runs", nargs="+", choices=[n for n, (_, claim) in reproduce.EXPERIMENTS.items() if claim],
                    default=["baseline", "deeper_rnn", "sota_warmup"], metavar="NAME")
-    p.add_argument("--seeds", type=int, default=3, help="runs per experiment (global seeds 1..K)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count())
-    p.add_argument("--article", default=benchmark.DEFAULT_ARTICLE, help="article_zh.md with the appendix script")
+    p.add_argument("--article", default=article.DEFAULT_ARTICLE, help="article_zh.md with the appendix script")
     p.add_argument("--out", default=os.path.join(HERE, "article_check.json"))
-    args = p.parse_args()
+    sweep.add_sweep_arguments(p, seeds_default="3")
+    args = sweep.check_sweep_arguments(p, p.parse_args())
     if not os.path.isfile(args.article):
         p.error(f"{args.article} not found")
-    tasks = [(name, seed, args.article) for name in args.runs for seed in range(1, args.seeds + 1)]
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        records = pool.map(run_article_script, tasks)
+    code = article.training_code(args.article)
+    tasks = [sweep.Task("article_check:run_article_script", name, seed, tuple(reproduce.EXPERIMENTS[name][0]),
+                        (("code", code),), reproduce.relative_cost(reproduce.EXPERIMENTS[name][0]))
+             for name in args.runs for seed in args.seeds]
+    result = sweep.run_sweep(tasks, sweep.RecordStore(args.records), describe_run, jobs=args.jobs,
+                             scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
+    records = [{k: v for k, v in r.items() if k != "flags"} for r in reproduce.collect(tasks, result.records)]
     with open(args.out, "w") as f:
         json.dump({"command": "python rnn_tutorial/article_check.py " + " ".join(sys.argv[1:]), "runs": records},
                   f, indent=1)
@@ -68,11 +76,14 @@ def main():
     print("|---|---|---|---|---|")
     for name in args.runs:
         runs = [r for r in records if r["run_name"] == name]
+        if not runs:
+            continue
         accs = [r["test_accuracy"] for r in runs]
         print(f"| {name} | {100 * statistics.fmean(accs):.1f}% | {' '.join(f'{100 * a:.1f}' for a in accs)} | "
               f"{sum(r['converged'] for r in runs)} of {len(runs)} | "
               f"{100 * statistics.fmean(r['accuracy_longer']['11-20'] for r in runs):.1f}% |")
     print(f"wrote {args.out}")
+    sweep.exit_if_failed(result)
 
 
 if __name__ == "__main__":

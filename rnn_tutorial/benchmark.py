@@ -19,18 +19,17 @@ left out of the per-step figures; start-up is reported separately.
 """
 
 import argparse
-import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_ARTICLE = os.path.join(ROOT, "..", "shared", "seeds", "article_zh.md")
+import article  # the article's own scripts, and the stand-in SwanLab
+
+ROOT = article.ROOT
+DEFAULT_ARTICLE = article.DEFAULT_ARTICLE
 CONFIGS = {
     "default": [],
     "sota_warmup": ["--hidden_dim", "32", "--num_layers", "3", "--batch_size", "64",
@@ -41,23 +40,6 @@ CONFIGS = {
 # ---------------------------------------------------------------- workers
 
 
-def install_stopwatch_swanlab():
-    """A stand-in swanlab module that only remembers when each step was logged."""
-    stamps = []
-    fake = types.ModuleType("swanlab")
-    fake.init = lambda *a, **k: None
-    fake.finish = lambda *a, **k: None
-    fake.has_run = lambda: True
-
-    def log(metrics, step=None):
-        if step is not None and not stamps or step is not None and step > stamps[-1][0]:
-            stamps.append((step, time.perf_counter()))
-
-    fake.log = log
-    sys.modules["swanlab"] = fake
-    return stamps
-
-
 def ms_per_step(stamps):
     (first_step, first_time), (last_step, last_time) = stamps[0], stamps[-1]
     return (last_time - first_time) / (last_step - first_step) * 1e3
@@ -65,7 +47,7 @@ def ms_per_step(stamps):
 
 def run_ours(flags, steps):
     sys.path.insert(0, ROOT)
-    stamps = install_stopwatch_swanlab()
+    stamps = article.install_stopwatch_swanlab()
     import train_cls_rnn
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,34 +80,10 @@ def run_bare(flags, steps):
     return {"ms_per_step": (time.perf_counter() - start) / (steps - steps // 10) * 1e3}
 
 
-def article_training_code(article_path):
-    """The appendix train_cls_rnn.py, as printed in the article (not stored in this repo)."""
-    with open(article_path, encoding="utf-8") as f:
-        text = f.read()
-    appendix = text[text.index("### 附录：训练代码"):]
-    return re.search(r"```python\n(.*?)```", appendix, re.S).group(1)
-
-
-def exec_article_script(argv, article_path):
-    """Run the article's appendix script with these arguments, in this process.
-
-    One torch thread, SwanLab replaced by the stopwatch, its prints silenced.
-    Returns the stopwatch stamps of its logging calls.
-    """
-    import torch
-
-    torch.set_num_threads(1)
-    stamps = install_stopwatch_swanlab()
-    code = compile(article_training_code(article_path), "article_train_cls_rnn.py", "exec")
-    sys.argv = ["train_cls_rnn.py", *argv]
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        exec(code, {"__name__": "__main__"})
-    return stamps
-
-
 def run_article(flags, steps, article_path):
     with tempfile.TemporaryDirectory() as tmp:
-        stamps = exec_article_script([*flags, "--total_steps", str(steps), "--save_dir", tmp], article_path)
+        stamps = article.exec_training([*flags, "--total_steps", str(steps), "--save_dir", tmp],
+                                       article.training_code(article_path))
     return {"ms_per_step": ms_per_step(stamps)}
 
 
@@ -155,6 +113,39 @@ def measure(kind, config, steps, article_path):
     return result
 
 
+def measure_sweep(jobs, runs, steps):
+    """Runs per hour of a sweep of identical-cost runs (baseline, seeds 1..runs) on a local cluster of jobs.
+
+    Overhead: the share of the workers' time not spent inside a run (cluster
+    start-up, worker imports, scheduling, recording, idle workers at the end).
+    """
+    import reproduce
+    import sweep
+
+    tasks = reproduce.make_tasks(["baseline"], list(range(1, runs + 1)), total_steps=steps if steps != 20000 else None)
+    with tempfile.TemporaryDirectory() as records:
+        start = time.perf_counter()
+        result = sweep.run_sweep(tasks, sweep.RecordStore(records), reproduce.describe_run, jobs=jobs, progress="lines")
+        wall = time.perf_counter() - start
+    busy = sum(record["env"]["task_s"] for record in result.records.values())
+    return {"jobs": jobs, "runs": runs, "steps": steps, "wall_s": wall, "runs_per_hour": runs / wall * 3600,
+            "overhead": 1 - busy / (jobs * wall)}
+
+
+def sweep_benchmark(args):
+    results = [measure_sweep(jobs, args.sweep_runs, args.sweep_steps) for jobs in args.sweep_jobs]
+    print(f"\nsweep of {args.sweep_runs} baseline runs of {args.sweep_steps} steps on a local Dask cluster")
+    for r in results:
+        print(f"  {r['jobs']} workers: {r['wall_s']:6.1f} s, {r['runs_per_hour']:6.0f} runs/hour, "
+              f"engine overhead {100 * r['overhead']:.1f}% of the workers' time")
+    for r in results[1:]:
+        print(f"  {r['jobs']} workers / {results[0]['jobs']}: {r['runs_per_hour'] / results[0]['runs_per_hour']:.2f}x "
+              "the throughput")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -163,9 +154,18 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="measurements of each kind; the median is kept")
     p.add_argument("--article", default=DEFAULT_ARTICLE, help="article_zh.md holding the appendix script")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead: sweep throughput (runs/hour) and engine overhead with --sweep_jobs workers")
+    p.add_argument("--sweep_runs", type=int, default=8, help="runs per sweep measurement (baseline, seeds 1..N)")
+    p.add_argument("--sweep_steps", type=int, default=20000, help="training steps of each run of a sweep measurement")
+    p.add_argument("--sweep_jobs", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
     p.add_argument("--worker", choices=["ours", "bare", "article"], help=argparse.SUPPRESS)
     p.add_argument("--config", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.sweep:
+        if args.sweep_runs < 1 or args.sweep_steps < 101 or min(args.sweep_jobs) < 1:
+            p.error("--sweep_runs and --sweep_jobs must be at least 1, --sweep_steps above 100")
+        return sweep_benchmark(args)
     if args.steps <= 2000:
         p.error("--steps must exceed 2000 (the sota_warmup warmup)")
     if args.worker:

@@ -3,20 +3,22 @@
 Every run calls train() from train_cls_rnn.py with the article's exact flags,
 then scores the final model on fixed test sets: 10,000 sequences at the trained
 lengths, and 1,000 sequences at each length from 1 to 50 (to see how far it
-extrapolates). One record per run and seed goes to OUT/results.json; the
-figures are then redrawn from it (rnn_tutorial/figures.py).
+extrapolates). The runs go through the sweep engine (sweep.py, on Dask): each
+finished run is recorded at once under rnn_tutorial/records/reproduce/, and the
+same command again only runs what is missing. OUT/results.json and the tables
+are then built from the records, and the figures from results.json.
 
-    python rnn_tutorial/reproduce.py                         # everything (about 15 min on 2 cores)
-    python rnn_tutorial/reproduce.py --runs baseline sota --seeds 3
+    python rnn_tutorial/reproduce.py                         # everything (about 20 min on 2 cores)
+    python rnn_tutorial/reproduce.py --runs baseline sota --seeds 11-20
     python rnn_tutorial/reproduce.py --total_steps 2000      # a quick look
+    python rnn_tutorial/reproduce.py --scheduler tcp://HOST:8786   # on a Dask cluster
     swanlab watch ./swanlog                                  # all runs side by side
 
-The same arguments give the same numbers again (wall times aside).
+The same flags and seed give the same numbers again (wall times aside).
 """
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import statistics
@@ -26,7 +28,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
+import sweep  # noqa: E402  (the one sweep engine)
 import train_cls_rnn  # noqa: E402  (the one definition of data, model and training)
 
 SOTA = ["--hidden_dim", "32", "--num_layers", "3", "--batch_size", "64", "--lr", "0.005"]
@@ -42,6 +46,9 @@ EXPERIMENTS = {
     "sota_clip": (SOTA + ["--grad_clip", "1.0"], None),
     "sota_gru": (SOTA + ["--rnn_type", "gru"], None),
     "sota_lstm": (SOTA + ["--rnn_type", "lstm"], None),
+    # the recipe of the study (study.py, README "How to make it learn"): one wide layer, lengths 1-10
+    "reliable": (["--hidden_dim", "128", "--num_layers", "1", "--batch_size", "64", "--lr", "0.002",
+                  "--warmup_step", "2000", "--min_seq_len", "1", "--max_seq_len", "10"], None),
 }
 
 TEST_SAMPLES = 10_000  # at the trained lengths
@@ -59,12 +66,6 @@ TEST_SEED = 3_000_017  # test sets: fixed, and apart from training and periodic 
 _test_sets = {}
 
 
-def quiet_worker():
-    """Pool initializer: SwanLab's banners from many workers would bury the progress lines."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-
-
 def test_set(min_len, max_len, num_samples, max_number):
     key = (min_len, max_len, num_samples, max_number)
     if key not in _test_sets:  # built once per worker process
@@ -78,9 +79,9 @@ def score(model, config):
     """Final accuracy at the trained lengths, at each length 1..50, and per longer bucket."""
     device = train_cls_rnn.resolve_device(config.get("device", "cpu"))
     lo, hi, n = config["min_seq_len"], config["max_seq_len"], config["max_number"]
-    _, test_accuracy = train_cls_rnn.evaluate(model, test_set(lo, hi, TEST_SAMPLES, n), device)
+    test_accuracy = train_cls_rnn.evaluate(model, test_set(lo, hi, TEST_SAMPLES, n), device)["accuracy"]
     by_length = {
-        length: train_cls_rnn.evaluate(model, test_set(length, length, PER_LENGTH_SAMPLES, n), device)[1]
+        length: train_cls_rnn.evaluate(model, test_set(length, length, PER_LENGTH_SAMPLES, n), device)["accuracy"]
         for length in range(1, MAX_TEST_LENGTH + 1)
     }
     return {
@@ -93,22 +94,23 @@ def score(model, config):
     }
 
 
-def train_experiment(name, seed, total_steps=None, swanlab_mode="disabled", swanlab_dir="./swanlog"):
-    """train() one (experiment, seed) with the article's flags; checkpoints go to a temporary folder."""
-    flags, _ = EXPERIMENTS[name]
+def train_run(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog"):
+    """train() one run (the experiment's flags plus a seed); checkpoints go to a temporary folder."""
     with tempfile.TemporaryDirectory() as save_dir:
-        argv = flags + [
+        argv = list(flags) + [
             "--seed", str(seed), "--run_name", f"{name}-seed{seed}", "--save_dir", save_dir,
             "--save_every", "0", "--swanlab_mode", swanlab_mode, "--swanlab_dir", swanlab_dir,
             "--swanlab_project", "tutorial_with_rnn_reproduce",
-        ] + (["--total_steps", str(total_steps)] if total_steps else [])
-        return train_cls_rnn.train(train_cls_rnn.parse_args(argv), progress="none")
+        ]
+        result = train_cls_rnn.train(train_cls_rnn.parse_args(argv), progress="none")
+    if result["interrupted"]:  # never record half a run as a finished one
+        raise RuntimeError(f"{name} seed {seed} was interrupted at step {result['steps']}")
+    return result
 
 
-def run_one(task):
-    """Train one (experiment, seed) and score it; returns its results.json record."""
-    name, seed, total_steps, swanlab_mode, swanlab_dir = task
-    result = train_experiment(name, seed, total_steps, swanlab_mode, swanlab_dir)
+def run_one(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog"):
+    """Sweep runner: train one run and score it; returns its record."""
+    result = train_run(name, seed, flags, swanlab_mode, swanlab_dir)
     model, config = result["model"], result["config"]
     scores = score(model, config)
     flags_only = {k: v for k, v in config.items() if k not in ("save_dir", "swanlab_dir", "swanlab_mode")}
@@ -124,6 +126,40 @@ def run_one(task):
         "train_curve": result["train_curve"],
         **scores,
     }
+
+
+def experiment_flags(name, total_steps=None, experiments=None):
+    flags, _ = (experiments or EXPERIMENTS)[name]
+    return tuple(flags) + (("--total_steps", str(total_steps)) if total_steps else ())
+
+
+def relative_cost(flags):
+    """Rough cost of a run, to start the longest ones first."""
+    config = train_cls_rnn.build_parser().parse_args(list(flags))
+    cell = {"rnn": 1, "gru": 3, "lstm": 3}[config.rnn_type]
+    return (config.total_steps * cell * config.num_layers * (1 + config.batch_size / 32)
+            * (config.min_seq_len + config.max_seq_len) * (1 + config.hidden_dim / 64))
+
+
+def make_tasks(names, seeds, total_steps=None, swanlab_mode="disabled", swanlab_dir="./swanlog", experiments=None):
+    """One sweep Task per (experiment, seed), run by run_one()."""
+    options = (("swanlab_mode", swanlab_mode), ("swanlab_dir", swanlab_dir))
+    tasks = []
+    for name in names:
+        flags = experiment_flags(name, total_steps, experiments)
+        tasks += [sweep.Task("reproduce:run_one", name, seed, flags, options, relative_cost(flags)) for seed in seeds]
+    return tasks
+
+
+def describe_run(task, record):
+    """The line shown when a run finishes."""
+    return (f"{task.name:<20} seed {task.seed:<4} {100 * record['test_accuracy']:5.1f}% "
+            f"(lengths 21-50: {100 * record['accuracy_longer']['21-50']:.1f}%) in {record['wall_time_s']:.0f} s")
+
+
+def collect(tasks, records):
+    """results.json's runs: each task's record under the task's name, in task order."""
+    return [{**records[t], "run_name": t.name} for t in tasks if t in records]
 
 
 # ----------------------------------------------------------------------------
@@ -204,35 +240,23 @@ def dynamics_table(records, late_from=10_000):
 # ----------------------------------------------------------------------------
 
 
-def relative_cost(name):
-    """Rough cost of a run, to start the longest ones first."""
-    flags = EXPERIMENTS[name][0]
-    return (2 if "--batch_size" in flags else 1) * (2 if "--num_layers" in flags else 1) * (
-        3 if "--rnn_type" in flags else 1
-    )
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Re-run the article's experiments over several seeds.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--runs", nargs="+", choices=list(EXPERIMENTS), default=list(EXPERIMENTS),
                    metavar="NAME", help=f"experiments to run, from: {' '.join(EXPERIMENTS)}")
-    p.add_argument("--seeds", type=int, default=5, help="seeds per experiment (seeds 1..K)")
     p.add_argument("--total_steps", type=int, default=None,
                    help="override the article's 20000 steps (a quick look; not comparable to the article)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel worker processes (1 torch thread each)")
     p.add_argument("--out", default=HERE, help="folder for results.json and the figures")
     p.add_argument("--swanlab_mode", choices=["local", "offline", "disabled"], default="local",
                    help="SwanLab logging of every run (project tutorial_with_rnn_reproduce)")
-    p.add_argument("--swanlab_dir", default="./swanlog", help="where SwanLab writes its logs")
+    p.add_argument("--swanlab_dir", default="./swanlog",
+                   help="where SwanLab writes its logs, on the machine that runs each run")
     p.add_argument("--no_figures", action="store_true", help="write results.json only")
     p.add_argument("--table", action="store_true",
-                   help="only print the summary tables of the results.json already in --out (no training)")
-    args = p.parse_args(argv)
-    if args.seeds < 1:
-        p.error(f"--seeds must be at least 1 (got {args.seeds})")
-    if args.jobs < 1:
-        p.error(f"--jobs must be at least 1 (got {args.jobs})")
+                   help="only print the summary tables of the runs already recorded (no training)")
+    sweep.add_sweep_arguments(p)
+    args = sweep.check_sweep_arguments(p, p.parse_args(argv))
     for name in args.runs if args.total_steps is not None else []:
         run_args = train_cls_rnn.parse_args(EXPERIMENTS[name][0])
         if args.total_steps <= run_args.warmup_step:
@@ -255,55 +279,54 @@ def print_tables(records):
     print(f"{markdown_table(records)}\n\n{dynamics_table(records)}\n\n{extrapolation_table(records)}")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    path = os.path.join(args.out, "results.json")
-    if args.table:
-        if not os.path.isfile(path):
-            sys.exit(f"error: {path} not found; run rnn_tutorial/reproduce.py first")
-        with open(path) as f:
-            print_tables(json.load(f)["runs"])
-        return
-    tasks = [(name, seed, args.total_steps, args.swanlab_mode, args.swanlab_dir)
-             for name in args.runs for seed in range(1, args.seeds + 1)]
-    tasks.sort(key=lambda t: -relative_cost(t[0]))
-    print(f"{len(tasks)} runs ({len(args.runs)} experiments x {args.seeds} seeds) on {args.jobs} processes")
-
-    start, records = time.perf_counter(), []
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(args.jobs, initializer=quiet_worker) as pool:
-        for i, record in enumerate(pool.imap_unordered(run_one, tasks), 1):
-            records.append(record)
-            elapsed = time.perf_counter() - start
-            print(f"[{i}/{len(tasks)}] {elapsed:6.0f} s  {record['run_name']:<20} seed {record['seed']}: "
-                  f"{100 * record['test_accuracy']:5.1f}% (lengths 11-20: "
-                  f"{100 * record['accuracy_longer']['11-20']:.1f}%)", flush=True)
-    total = time.perf_counter() - start
-
-    records.sort(key=lambda r: (list(EXPERIMENTS).index(r["run_name"]), r["seed"]))
-    os.makedirs(args.out, exist_ok=True)
+def write_results(path, runs, command):
+    """results.json: every run's record, one run per line, and how they were made."""
     meta = {
-        "command": "python rnn_tutorial/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "total_wall_time_s": round(total, 1),
-        "jobs": args.jobs,
+        "command": command,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "python": platform.python_version(),
         "torch": train_cls_rnn.torch.__version__,
         "test_samples": TEST_SAMPLES,
         "per_length_samples": PER_LENGTH_SAMPLES,
         "converged_threshold": CONVERGED,
+        "sum_of_run_wall_times_s": round(sum(r["wall_time_s"] for r in runs), 1),
     }
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"meta": meta, "runs": records}, f, indent=1)
-        f.write("\n")
+        f.write('{"meta": ' + json.dumps(meta) + ',\n"runs": [\n')
+        f.write(",\n".join(json.dumps(run, separators=(",", ":")) for run in runs))
+        f.write("\n]}\n")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    store = sweep.RecordStore(args.records)
+    tasks = make_tasks(args.runs, args.seeds, args.total_steps, args.swanlab_mode, args.swanlab_dir)
+    if args.table:
+        records = {t: r for t in tasks if (r := store.load(t)) is not None}
+        if not records:
+            sys.exit(f"error: no recorded runs for these experiments and seeds in {args.records}; "
+                     "run rnn_tutorial/reproduce.py first")
+        print_tables(collect(tasks, records))
+        return
+    print(f"{len(tasks)} runs: {len(args.runs)} experiments x seeds {sweep.describe_seeds(args.seeds)}")
+    start = time.perf_counter()
+    result = sweep.run_sweep(tasks, store, describe_run, jobs=args.jobs, scheduler=args.scheduler,
+                             fresh=args.fresh, recheck=args.recheck)
+    if args.recheck:
+        return sweep.exit_if_failed(result)
+    runs = collect(tasks, result.records)
+    path = os.path.join(args.out, "results.json")
+    write_results(path, runs, "python rnn_tutorial/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv))
     print()
-    print_tables(records)
-    print(f"\nwrote {path} in {total:.0f} s")
-    if not args.no_figures:
+    print_tables(runs)
+    print(f"\nwrote {path} ({len(runs)} runs; {result.new} of them trained now, in {time.perf_counter() - start:.0f} s)")
+    if not args.no_figures and runs:
         from figures import draw_all  # rnn_tutorial/figures.py
 
         for figure in draw_all(path, args.out):
             print(f"wrote {figure}")
+    sweep.exit_if_failed(result)
 
 
 if __name__ == "__main__":

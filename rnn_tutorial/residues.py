@@ -4,8 +4,9 @@ The sum mod 10 is the pair (sum mod 2, sum mod 5) (Chinese remainder theorem),
 and a network can learn one half without the other. A model that knows the
 residue mod 5 but guesses the parity is right half the time, with loss ln 2;
 one that knows only the parity is right a fifth of the time, with loss ln 5.
-This trains the given experiment and seeds (the same runs as reproduce.py)
-and scores each on the same 10,000 test sequences.
+This trains the given experiment and seeds (the same runs as reproduce.py,
+through the same sweep engine) and scores each on the same 10,000 test
+sequences; records go to rnn_tutorial/records/residues/.
 
     python rnn_tutorial/residues.py --run deeper_rnn --seeds 1 3
 """
@@ -20,7 +21,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import torch  # noqa: E402
 
-import reproduce  # noqa: E402  (experiments and test sets)
+import reproduce  # noqa: E402  (experiments, training and test sets)
+import sweep  # noqa: E402
 
 
 def residue_accuracies(model, test_set, modulus):
@@ -35,19 +37,39 @@ def residue_accuracies(model, test_set, modulus):
     return scores
 
 
+def score_residues(name, seed, flags):
+    """Sweep runner: train one run, score it modulo the divisors of the modulus."""
+    result = reproduce.train_run(name, seed, flags)
+    config = result["config"]
+    test_set = reproduce.test_set(config["min_seq_len"], config["max_seq_len"], reproduce.TEST_SAMPLES,
+                                  config["max_number"])
+    scores = residue_accuracies(result["model"], test_set, config["max_number"] + 1)
+    return {"run_name": name, "seed": seed, "flags": config, "residues": {str(d): a for d, a in scores.items()}}
+
+
+def describe_run(task, record):
+    shown = ", ".join(f"mod {d}: {100 * a:.1f}%" for d, a in record["residues"].items())
+    return f"{task.name} seed {task.seed}: {shown}"
+
+
 def main():
     p = argparse.ArgumentParser(description="Score trained models modulo the divisors of the modulus.")
     p.add_argument("--run", choices=list(reproduce.EXPERIMENTS), default="deeper_rnn")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 3])
-    args = p.parse_args()
-    print(f"| {args.run}, seed | right (mod 10) | right mod 5 | right mod 2 |\n|---|---|---|---|")
-    for seed in args.seeds:
-        result = reproduce.train_experiment(args.run, seed)
-        config = result["config"]
-        test_set = reproduce.test_set(config["min_seq_len"], config["max_seq_len"], reproduce.TEST_SAMPLES,
-                                      config["max_number"])
-        scores = residue_accuracies(result["model"], test_set, config["max_number"] + 1)
-        print(f"| {seed} | " + " | ".join(f"{100 * scores[d]:.1f}%" for d in sorted(scores, reverse=True)) + " |")
+    sweep.add_sweep_arguments(p, seeds_default="1 3")
+    args = sweep.check_sweep_arguments(p, p.parse_args())
+    flags = tuple(reproduce.EXPERIMENTS[args.run][0])
+    tasks = [sweep.Task("residues:score_residues", args.run, seed, flags) for seed in args.seeds]
+    result = sweep.run_sweep(tasks, sweep.RecordStore(args.records), describe_run, jobs=args.jobs,
+                             scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
+    done = [t for t in tasks if t in result.records]
+    if done:
+        divisors = list(result.records[done[0]]["residues"])
+        print(f"\n| {args.run}, seed | right (mod {divisors[0]}) | "
+              + " | ".join(f"right mod {d}" for d in divisors[1:]) + " |\n|---" * (len(divisors) + 1) + "|")
+        for task in done:
+            scores = result.records[task]["residues"]
+            print(f"| {task.seed} | " + " | ".join(f"{100 * scores[d]:.1f}%" for d in divisors) + " |")
+    sweep.exit_if_failed(result)
 
 
 if __name__ == "__main__":

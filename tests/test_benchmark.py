@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, run_script
 
 sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
+import article  # noqa: E402
 import benchmark  # noqa: E402
 
 
@@ -24,6 +25,20 @@ def test_worker_reports_ms_per_step(kind):
 def test_the_article_script_is_found_in_the_article():
     if not os.path.isfile(benchmark.DEFAULT_ARTICLE):
         pytest.skip("the article is not beside this checkout")
-    code = benchmark.article_training_code(benchmark.DEFAULT_ARTICLE)
+    code = article.training_code()
     assert "class SeqSumModDataset" in code and "def train(args, device)" in code
     compile(code, "article", "exec")
+    predictor = article.predictor_code()
+    assert "def predict(self, x)" in predictor and "args.pt" in predictor
+    compile(predictor, "article predictor", "exec")
+
+
+def test_sweep_throughput_option_reports_runs_per_hour_and_overhead(tmp_path):
+    out = run_script("rnn_tutorial/benchmark.py", "--sweep", "--sweep_runs", "2", "--sweep_steps", "200",
+                     "--sweep_jobs", "1", "2", "--json", str(tmp_path / "sweep.json"), timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "2 workers / 1: " in out.stdout and "runs/hour" in out.stdout
+    one, two = json.loads((tmp_path / "sweep.json").read_text())
+    assert (one["jobs"], two["jobs"]) == (1, 2) and one["runs"] == two["runs"] == 2
+    for r in (one, two):
+        assert r["runs_per_hour"] > 0 and 0 <= r["overhead"] < 1

@@ -19,7 +19,7 @@ FIGURES = ["rnn_net.png", "packing.png", "lr_schedules.png", "accuracy_curves.pn
 def quick_reproduce(out_dir, *extra):
     return run_script("rnn_tutorial/reproduce.py", "--runs", "baseline", "large_batch", "--seeds", "1",
                       "--total_steps", "300", "--jobs", "2", "--swanlab_mode", "disabled", "--out", str(out_dir),
-                      *extra, timeout=300)
+                      "--records", str(out_dir / "records"), *extra, timeout=300)
 
 
 def test_quick_reproduce_writes_results_and_figures(tmp_path):
@@ -41,12 +41,13 @@ def test_quick_reproduce_writes_results_and_figures(tmp_path):
     for name in FIGURES:
         assert (tmp_path / "a" / name).read_bytes().startswith(PNG)
     assert "| baseline |" in out.stdout and "first step at ≥20%" in out.stdout  # the summary tables
-    table = run_script("rnn_tutorial/reproduce.py", "--table", "--out", str(tmp_path / "a"))
-    assert table.returncode == 0 and table.stdout.strip() in out.stdout  # reprinted from results.json alone
+    table = run_script("rnn_tutorial/reproduce.py", "--table", "--runs", "baseline", "large_batch", "--seeds", "1",
+                       "--total_steps", "300", "--records", str(tmp_path / "a" / "records"))
+    assert table.returncode == 0 and table.stdout.strip() in out.stdout  # reprinted from the records alone
 
     again = quick_reproduce(tmp_path / "b", "--no_figures")
     rerun = json.loads((tmp_path / "b" / "results.json").read_text())["runs"]
-    strip = lambda records: [{k: v for k, v in r.items() if k != "wall_time_s"} for r in records]  # noqa: E731
+    strip = lambda records: [{k: v for k, v in r.items() if k not in ("wall_time_s", "env")} for r in records]  # noqa: E731
     assert again.returncode == 0 and strip(rerun) == strip(runs)  # same arguments, same numbers
     assert not (tmp_path / "b" / "accuracy_curves.png").exists()
 

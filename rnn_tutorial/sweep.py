@@ -1,0 +1,452 @@
+"""Run many training runs on Dask, and keep every finished one on disk.
+
+The one sweep helper of the project: reproduce.py, study.py, residues.py and
+article_check.py describe their runs as Tasks and hand them to run_sweep().
+
+- Engine: Dask's distributed scheduler. By default a local cluster of --jobs
+  worker processes (one thread, one torch thread each) on 127.0.0.1, closed at
+  the end; --scheduler tcp://HOST:8786 joins a running cluster instead, and the
+  project's code is uploaded to its workers (Client.upload_file).
+- Nothing finished is lost: each run's record is written to its own JSON file
+  the moment it finishes (records/<kind>/<flags>/seed<N>.json). The same
+  command again skips the recorded runs; --fresh runs them again.
+- Ctrl-C cancels what is pending, keeps what finished, says how to resume and
+  exits 130. A run that raises, or whose worker dies, is reported and the
+  others go on.
+
+Sections: 1. seeds  2. tasks and their identity  3. the record store
+          4. the cluster  5. running a sweep  6. command-line flags
+"""
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+
+from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile, WorkerPlugin
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for path in (ROOT, HERE):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+DEFAULT_RECORDS = os.path.join(HERE, "records")
+
+
+# ----------------------------------------------------------------------------
+# 1. Seeds: "5" (seeds 1..5), "11-20", or a list "7 11 1001"
+# ----------------------------------------------------------------------------
+
+
+def parse_seeds(values):
+    """['5'] -> 1..5; ['11-20'] -> 11..20; ['7', '11', '1001'] -> those. ValueError if malformed."""
+    values = " ".join([values] if isinstance(values, str) else values).replace(",", " ").split()
+    if not values:
+        raise ValueError("no seeds given")
+    if len(values) == 1 and values[0].isdigit():
+        count = int(values[0])
+        if count < 1:
+            raise ValueError(f"a seed count must be at least 1 (got {count})")
+        return list(range(1, count + 1))
+    seeds = []
+    for value in values:
+        first, dash, last = value.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"{value!r} is not a seed, a count or a range like 11-20")
+        low, high = int(first), int(last) if dash else int(first)
+        if low > high:
+            raise ValueError(f"the range {value} is empty")
+        seeds.extend(s for s in range(low, high + 1) if s not in seeds)
+    return seeds
+
+
+def describe_seeds(seeds):
+    """[1, 2, 3] -> '1-3'; anything else as a list."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+    return " ".join(map(str, seeds))
+
+
+# ----------------------------------------------------------------------------
+# 2. Tasks: what to train, and what makes two runs the same run
+# ----------------------------------------------------------------------------
+
+# Flags that say where a run writes or how it is shown, not what it computes.
+OUTPUT_FLAGS = {"save_dir", "overwrite", "run_name", "save_every", "swanlab_mode", "swanlab_dir", "swanlab_project"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One run: `name` labels it in tables; `flags` + `seed` (for train_cls_rnn.py) say what is trained.
+
+    kind: the runner, as "module:function", called on a worker as
+    function(name=..., seed=..., flags=[...], **options); its module name is
+    also the record folder. Two tasks of one kind with the same identity are
+    the same run, whatever their name.
+    """
+
+    kind: str
+    name: str
+    seed: int
+    flags: tuple = ()
+    options: tuple = ()  # (key, value) pairs passed to the runner, e.g. the article's script text
+    cost: float = 1.0  # relative, to start the longest runs first
+
+    def payload(self):
+        return {"name": self.name, "seed": self.seed, "flags": list(self.flags), **dict(self.options)}
+
+
+def identity(config):
+    """The flags of a config that decide its numbers and differ from the defaults, plus the seed.
+
+    Missing keys count as defaults, so records written before a new flag was
+    added still match runs that leave that flag at its default.
+    """
+    import train_cls_rnn
+
+    defaults = vars(train_cls_rnn.build_parser().parse_args([]))
+    kept = {k: v for k, v in config.items() if k not in OUTPUT_FLAGS and k in defaults and v != defaults[k]}
+    kept["seed"] = config.get("seed", defaults["seed"])
+    return kept
+
+
+def task_config(task):
+    """The full train_cls_rnn.py config of a task (ValueError if its flags are refused)."""
+    import train_cls_rnn
+
+    parser = train_cls_rnn.build_parser()
+    try:
+        args = parser.parse_args([*task.flags, "--seed", str(task.seed)])
+    except SystemExit:
+        raise ValueError(f"{task.name}: train_cls_rnn.py refuses the flags {' '.join(task.flags)}") from None
+    error = train_cls_rnn.config_error(args)
+    if error:
+        raise ValueError(f"{task.name}: {error}")
+    return vars(args)
+
+
+def flags_slug(config):
+    """A readable folder name of the non-default flags: 'batch_size=64,lr=0.005' ('defaults' if none)."""
+    items = sorted((k, v) for k, v in identity(config).items() if k != "seed")
+    return ",".join(f"{k}={v}" for k, v in items) or "defaults"
+
+
+# ----------------------------------------------------------------------------
+# 3. The record store: one JSON file per finished run
+# ----------------------------------------------------------------------------
+
+
+class RecordStore:
+    """records/<kind module>/<flags slug>/seed<N>.json, each written atomically when its run finishes."""
+
+    def __init__(self, root=DEFAULT_RECORDS):
+        self.root = root
+
+    def path(self, task):
+        kind = task.kind.split(":")[0]
+        return os.path.join(self.root, kind, flags_slug(task_config(task)), f"seed{task.seed}.json")
+
+    def load(self, task):
+        """The record of this run, or None if it was never finished (or its file cannot be read)."""
+        path = self.path(task)
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            print(f"warning: {path} is unreadable ({error}); the run will be done again", file=sys.stderr)
+            return None
+        return record if identity(record["flags"]) == identity(task_config(task)) else None
+
+    def save(self, task, record):
+        """Write to a temporary file, then rename: a stop never leaves half a record."""
+        path = self.path(task)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f, separators=(",", ":"))
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+
+# ----------------------------------------------------------------------------
+# 4. The cluster: a local one on 127.0.0.1, or an existing one
+# ----------------------------------------------------------------------------
+
+
+def project_files():
+    """The code a worker needs to run any task: train_cls_rnn.py and the rnn_tutorial modules."""
+    names = sorted(n for n in os.listdir(HERE) if n.endswith(".py"))
+    return [os.path.join(ROOT, "train_cls_rnn.py")] + [os.path.join(HERE, n) for n in names]
+
+
+class QuietLocalWorker(WorkerPlugin):
+    """Worker plugin for our own local workers: Ctrl-C is the client's to handle, banners go nowhere.
+
+    A terminal's Ctrl-C reaches every process of the group; the workers ignore
+    it and the client shuts them down, so a half-trained run is never mistaken
+    for a finished one and no worker prints a traceback.
+    """
+
+    idempotent = True
+    name = "rnn-tutorial-quiet-local-worker"
+
+    def setup(self, worker):
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # SwanLab's banners from many runs would bury the progress lines
+
+
+class Cluster:
+    """Context manager: a Dask Client on a local cluster (jobs workers) or on the scheduler at address."""
+
+    def __init__(self, jobs=None, scheduler=None):
+        self.jobs, self.scheduler = jobs or os.cpu_count(), scheduler
+        self.client = self.cluster = None
+
+    def __enter__(self):
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            self.client = Client(self.scheduler, timeout="20s")
+            # The workers may not have this checkout, and the scheduler unpickles each task's
+            # reference to execute(): send them the code (stable names replace older copies).
+            self.client.register_plugin(SchedulerUploadFile(__file__, load=False), name="rnn-tutorial:sweep.py")
+            for path in project_files():
+                self.client.register_plugin(UploadFile(path, load=False), name=f"rnn-tutorial:{os.path.basename(path)}")
+            check_worker_versions(self.client)
+        else:
+            with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+                self.cluster = LocalCluster(
+                    n_workers=self.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0", worker_dashboard_address=None,  # loopback, a free port
+                )
+            self.client = Client(self.cluster)
+            self.client.register_plugin(QuietLocalWorker())
+        return self.client
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is KeyboardInterrupt:  # the cancelled runs' warnings would bury the resume message
+            import logging
+
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def describe(self):
+        if self.scheduler:
+            return f"the Dask cluster at {self.scheduler} ({len(self.client.scheduler_info()['workers'])} workers)"
+        return f"a local Dask cluster of {self.jobs} worker processes on 127.0.0.1"
+
+
+def runtime_versions():
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__}
+
+
+def check_worker_versions(client):
+    """Warn when a worker's Python or torch differs from ours: its numbers could then differ too."""
+    ours = runtime_versions()
+    for address, theirs in client.run(runtime_versions).items():
+        if theirs != ours:
+            print(f"warning: worker {address} runs {theirs}, this machine {ours}; "
+                  "results may not be bit-identical", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------
+# 5. Running a sweep
+# ----------------------------------------------------------------------------
+
+
+def execute(kind, payload):
+    """On a worker: import the runner named by kind and call it; add where and how long it ran."""
+    module_name, function_name = kind.split(":")
+    runner = getattr(importlib.import_module(module_name), function_name)
+    start = time.perf_counter()
+    try:
+        record = runner(**payload)
+    except SystemExit as stop:  # argparse inside a runner: a refusal, not a dead worker
+        raise RuntimeError(f"the run stopped with exit status {stop.code}") from None
+    task_s = round(time.perf_counter() - start, 2)
+    record.setdefault("wall_time_s", task_s)
+    record["env"] = {**runtime_versions(), "machine": platform.machine(), "cpus": os.cpu_count(), "task_s": task_s}
+    return record
+
+
+@dataclasses.dataclass
+class SweepResult:
+    records: dict  # Task -> record, for every task that has one (old or new)
+    failures: list  # (Task, error message)
+    new: int  # runs done by this invocation
+
+
+def one_line_error(error):
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class RunProgress:
+    """A bar over runs (done/total, elapsed, ETA) on a terminal; plain lines otherwise."""
+
+    def __init__(self, total, already, style="auto"):
+        if style == "auto":
+            style = "bar" if sys.stderr.isatty() else "lines"
+        self.total, self.done, self.start, self.bar = total, already, time.perf_counter(), None
+        self.session_done = 0
+        if style == "bar" and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=already, unit="run", dynamic_ncols=True)
+
+    def finished(self, line):
+        self.done += 1
+        if self.bar is not None:
+            self.bar.write(line)
+            self.bar.update()
+        else:
+            elapsed = time.perf_counter() - self.start
+            self.session_done += 1
+            eta = elapsed / self.session_done * (self.total - self.done)
+            print(f"[{self.done}/{self.total}] {elapsed:.0f} s elapsed, ETA {eta:.0f} s | {line}", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, recheck=False, progress="auto"):
+    """Run the tasks that have no record yet (all of them with fresh) and record each as it finishes.
+
+    describe(task, record) -> the line shown for a finished run. recheck: run
+    recorded tasks again and report whether their numbers came out the same
+    (the stored records are kept). Ctrl-C: cancel, report, exit 130.
+    """
+    records = {} if fresh else {t: r for t in tasks if (r := store.load(t)) is not None}
+    todo = [t for t in tasks if recheck or t not in records]
+    todo.sort(key=lambda t: -t.cost)
+    if recheck:
+        print(f"rechecking {len(todo)} recorded runs")
+    elif records:
+        print(f"{len(records)} of {len(tasks)} runs already recorded in {store.root}; running the other {len(todo)}")
+    if not todo:
+        return SweepResult(records, [], 0)
+
+    failures, new = [], 0
+    cluster = Cluster(jobs, scheduler)
+    bar = None
+    try:
+        with cluster as client:
+            print(f"{len(todo)} runs on {cluster.describe()}", flush=True)
+            futures = {client.submit(execute, t.kind, t.payload(), pure=False, priority=-i): t
+                       for i, t in enumerate(todo)}
+            from distributed import as_completed
+
+            bar = RunProgress(len(tasks) if not recheck else len(todo), 0 if recheck else len(records), progress)
+            for future in as_completed(futures):
+                task = futures[future]
+                if future.status != "finished":
+                    error = one_line_error(future.exception())
+                    failures.append((task, error))
+                    bar.finished(f"{task.name} seed {task.seed}: FAILED: {error}")
+                    continue
+                record = future.result()
+                new += 1
+                if recheck:
+                    bar.finished(f"{task.name} seed {task.seed}: {compare_records(records.get(task), record)}")
+                    continue
+                store.save(task, record)
+                records[task] = record
+                bar.finished(describe(task, record))
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        kept = sum(1 for t in tasks if store.load(t) is not None)
+        print(f"\nInterrupted: {kept} of {len(tasks)} runs are recorded in {store.root} "
+              f"({new} finished in this session); the pending ones were cancelled.\n"
+              f"To resume, run the same command again: {resume_command()}", file=sys.stderr, flush=True)
+        sys.exit(130)
+    if bar is not None:
+        bar.close()
+    return SweepResult(records, failures, new)
+
+
+def compare_records(old, new, ignore=("wall_time_s", "env")):
+    """'identical' or which fields of a rerun differ from the stored record."""
+    if old is None:
+        return "no stored record to compare with"
+    keys = (set(old) | set(new)) - set(ignore)
+    differing = sorted(k for k in keys if old.get(k) != new.get(k))
+    return "identical to the stored record" if not differing else "DIFFERS in " + ", ".join(differing)
+
+
+def resume_command():
+    return "python " + shlex.join([sys.argv[0]] + [a for a in sys.argv[1:] if a != "--fresh"])
+
+
+def exit_if_failed(result):
+    """After the results are written: list the failed runs and exit 1, so that a rerun retries them."""
+    if result.failures:
+        print(f"\n{len(result.failures)} runs failed (not recorded; the same command retries them):", file=sys.stderr)
+        for task, error in result.failures:
+            print(f"  {task.name} seed {task.seed}: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------
+# 6. Command-line flags shared by every multi-run script
+# ----------------------------------------------------------------------------
+
+
+def add_sweep_arguments(parser, seeds_default="5"):
+    group = parser.add_argument_group("sweep engine (Dask)")
+    group.add_argument("--seeds", nargs="+", default=[seeds_default], metavar="S",
+                       help="a count K (seeds 1..K), a range (11-20) or a list (7 11 1001)")
+    group.add_argument("--jobs", type=int, default=os.cpu_count(),
+                       help="worker processes of the local cluster (one thread and one torch thread each)")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="join this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of starting a local cluster")
+    group.add_argument("--records", default=DEFAULT_RECORDS,
+                       help="folder of the per-run records (one JSON file per finished run)")
+    group.add_argument("--fresh", action="store_true", help="run every selected run again, replacing its record")
+    group.add_argument("--recheck", action="store_true",
+                       help="run recorded runs again and report whether the numbers are identical (records kept)")
+    return group
+
+
+def check_sweep_arguments(parser, args):
+    """Turn --seeds into a list and refuse impossible values (exit 2, one line)."""
+    try:
+        args.seeds = parse_seeds(args.seeds)
+    except ValueError as error:
+        parser.error(f"--seeds: {error}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1 (got {args.jobs})")
+    if args.fresh and args.recheck:
+        parser.error("--fresh and --recheck do not go together")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit("sweep.py is a helper; run rnn_tutorial/reproduce.py, study.py, residues.py or article_check.py")
