@@ -1,6 +1,8 @@
 """Ask a trained RNN for the sum of a digit sequence modulo 10.
 
-    python predict_cls_rnn.py                      # interactive prompt on ./output
+    python predict_cls_rnn.py                      # interactive prompt, newest run under ./output
+    python predict_cls_rnn.py --list               # the runs it can load
+    python predict_cls_rnn.py --save_dir ./output/sota_warmup
     python predict_cls_rnn.py 3 7 1 9              # one answer, then exit
     printf '3 7 1 9\\n[8, 8, 8]\\n' | python predict_cls_rnn.py --json   # one result per line
 
@@ -15,9 +17,11 @@ import argparse
 import json
 import re
 import sys
+import time
 
 import torch
 
+import train_cls_rnn
 from train_cls_rnn import CheckpointError, load_trained_model
 
 MAX_LINE_CHARS = 10_000  # longer lines are refused before any parsing
@@ -152,10 +156,39 @@ def piped(model, config, as_json, stream):
 def describe(config, checkpoint):
     layers = config["num_layers"]
     return (
-        f"Loaded {checkpoint}: {config.get('rnn_type', 'rnn')}, hidden {config['hidden_dim']}, "
+        f"Loaded run '{config.get('run_name', '?')}' from {checkpoint}: {config.get('rnn_type', 'rnn')}, "
+        f"hidden {config['hidden_dim']}, "
         f"{layers} layer{'s' if layers > 1 else ''}, trained on lengths "
         f"{config['min_seq_len']}-{config['max_seq_len']} with digits 0-{config['max_number']}."
     )
+
+
+def list_runs(root):
+    """A table of the runs under root: the one loaded by default is marked with *."""
+    runs = train_cls_rnn.find_runs(root)
+    if not runs:
+        return f"no runs under {root}; train one with: python train_cls_rnn.py"
+    default = train_cls_rnn.newest_run(runs)["path"]
+    lines = [f"  {'run folder':<40} {'steps':>7} {'accuracy':>9}  finished"]
+    for info in reversed(runs):
+        accuracy = "-" if info["accuracy"] is None else f"{100 * info['accuracy']:.1f}%"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["time"]))
+        state = "" if info["finished"] else "  (not finished)"
+        if info.get("interrupted"):
+            state = "  (stopped early)"
+        mark = "*" if info["path"] == default else " "
+        lines.append(f"{mark} {info['path']:<40} {info['steps']:>7} {accuracy:>9}  {when}{state}")
+    return "\n".join(lines + ["* loaded when no --save_dir or --checkpoint is given; accuracy: lengths "
+                                "of training, on the run's own evaluation set"])
+
+
+def load_model(args):
+    """The model the flags ask for: a checkpoint, a folder, or the newest run under ./output."""
+    if args.checkpoint is None and args.save_dir is None:
+        runs = train_cls_rnn.find_runs(train_cls_rnn.DEFAULT_OUTPUT)
+        if runs:
+            return load_trained_model(train_cls_rnn.newest_run(runs)["path"])
+    return load_trained_model(args.save_dir or train_cls_rnn.DEFAULT_OUTPUT, args.checkpoint)
 
 
 # ----------------------------------------------------------------------------
@@ -169,9 +202,12 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("sequence", nargs="*", help="a sequence to answer once (e.g. 3 7 1 9); none: read input")
-    p.add_argument("--save_dir", default="./output", help="training folder (args.pt + model_step_N.pt)")
+    p.add_argument("--save_dir", default=None,
+                   help="a run folder (args.pt + model_step_N.pt), or a folder of run folders (its newest run); "
+                        "default: the run under ./output that finished last")
     p.add_argument("--checkpoint", help="a specific model_step_N.pt (its folder must hold the args.pt of its run); "
-                   "default: the newest in save_dir")
+                   "default: the newest in the run folder")
+    p.add_argument("--list", action="store_true", help="list the runs under --save_dir (default ./output) and exit")
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
     return p
 
@@ -180,8 +216,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if hasattr(sys.stdin, "reconfigure"):  # undecodable bytes become an invalid line, not a crash
         sys.stdin.reconfigure(errors="replace")
+    if args.list:
+        print(list_runs(args.save_dir or train_cls_rnn.DEFAULT_OUTPUT))
+        return 0
     try:
-        model, config, checkpoint = load_trained_model(args.save_dir, args.checkpoint)
+        model, config, checkpoint = load_model(args)
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

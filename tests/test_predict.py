@@ -1,5 +1,6 @@
 """Prediction script: parsing, answers, sessions, and every kind of bad input or file."""
 
+import argparse
 import json
 import os
 import pty
@@ -194,22 +195,39 @@ class Exploit:
         return (open, (self.marker, "w"))
 
 
-def test_tampered_config_is_refused_without_running_code(trained_dir, tmp_path):
+@pytest.mark.parametrize("shape", ["dict", "namespace"])
+def test_tampered_config_is_refused_without_running_code(trained_dir, tmp_path, shape):
     run = copy_run(trained_dir, tmp_path)
     marker = tmp_path / "pwned"
-    config = torch.load(run / "args.pt", weights_only=True)
-    config["payload"] = Exploit(str(marker))
-    torch.save(config, run / "args.pt")
+    config = dict(T.read_config(str(run / "args.pt")), payload=Exploit(str(marker)))
+    torch.save(config if shape == "dict" else argparse.Namespace(**config), run / "args.pt")
     assert_clean_failure(predict(run, "1 2"), "refusing to load")
     assert not marker.exists()
 
 
+def test_a_config_asking_for_an_impossible_model_is_refused(trained_dir, tmp_path):
+    run = copy_run(trained_dir, tmp_path)
+    config = T.read_config(str(run / "args.pt"))
+    torch.save(argparse.Namespace(**dict(config, hidden_dim=10**9)), run / "args.pt")
+    assert_clean_failure(predict(run, "1 2"), "impossible model", "memory")
+    torch.save(argparse.Namespace(**dict(config, num_layers="3")), run / "args.pt")
+    assert_clean_failure(predict(run, "1 2"), "impossible model", "num_layers")
+
+
 def test_weights_that_do_not_fit_the_config(trained_dir, tmp_path):
     run = copy_run(trained_dir, tmp_path)
-    config = torch.load(run / "args.pt", weights_only=True)
+    config = T.read_config(str(run / "args.pt"))
     config["hidden_dim"] = 32
-    torch.save(config, run / "args.pt")
+    torch.save(config, run / "args.pt")  # a plain dict, as earlier versions of this project wrote
     assert_clean_failure(predict(run, "1 2"), "does not fit")
+
+
+def test_folders_of_earlier_versions_still_load(trained_dir, tmp_path):
+    run = copy_run(trained_dir, tmp_path)
+    torch.save(T.read_config(str(run / "args.pt")), run / "args.pt")  # args.pt as a plain dict
+    (run / "result.json").unlink()
+    out = predict(run, "1 2")
+    assert out.returncode == 0 and "true answer 3" in out.stdout
 
 
 def test_retraining_another_config_into_the_same_folder(trained_dir, tmp_path):

@@ -1,5 +1,6 @@
 """Training script: data, packing, schedule, checkpoints, flags, determinism, learning."""
 
+import argparse
 import itertools
 import json
 import math
@@ -127,9 +128,9 @@ def test_padding_embedding_row_is_zero():
 # ---------------------------------------------------------------- schedule
 
 
-def lr_trace(total, warmup, lr=1e-3, min_lr=1e-4):
+def lr_trace(total, warmup, lr=1e-3, min_lr=1e-4, cosine_span="total"):
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
-    scheduler = T.build_scheduler(optimizer, total, warmup, min_lr)
+    scheduler = T.build_scheduler(optimizer, total, warmup, min_lr, cosine_span)
     trace = [optimizer.param_groups[0]["lr"]]
     for _ in range(total):
         optimizer.step()
@@ -157,6 +158,51 @@ def test_schedule_without_warmup_is_cosine_alone():
     assert trace[0] == pytest.approx(lr)
     assert trace[total // 2] == pytest.approx((lr + min_lr) / 2)
     assert trace[total] == pytest.approx(min_lr)
+
+
+def test_cosine_after_warmup_ends_exactly_at_min_lr():
+    lr, min_lr, total, warmup = 1e-3, 1e-4, 1000, 200
+    trace = lr_trace(total, warmup, lr, min_lr, cosine_span="after_warmup")
+    assert trace[warmup] == pytest.approx(lr)
+    assert trace[warmup + (total - warmup) // 2] == pytest.approx((lr + min_lr) / 2)
+    assert trace[total] == pytest.approx(min_lr)
+    assert lr_trace(total, warmup, lr, min_lr)[:warmup + 1] == trace[:warmup + 1]  # same warmup
+
+
+# ---------------------------------------------------------------- initialisation
+
+
+@pytest.mark.parametrize("rnn_type", ["rnn", "gru", "lstm"])
+def test_orthogonal_init_makes_each_recurrent_block_a_rotation(rnn_type):
+    config = {"max_number": 9, "embed_dim": 10, "hidden_dim": 8, "num_layers": 2, "rnn_type": rnn_type}
+    torch.manual_seed(0)
+    model = T.initialise_recurrent_weights(T.build_model(config), "orthogonal")
+    for layer in range(2):
+        weight = getattr(model.rnn, f"weight_hh_l{layer}").detach()
+        for block in weight.chunk({"rnn": 1, "gru": 3, "lstm": 4}[rnn_type]):
+            assert torch.allclose(block @ block.T, torch.eye(8), atol=1e-5)
+    torch.manual_seed(0)
+    default = T.initialise_recurrent_weights(T.build_model(config), "default")
+    torch.manual_seed(0)
+    untouched = T.build_model(config)
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), untouched.state_dict().values()))
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_evaluation_reports_the_residues_the_model_gets_right():
+    eval_set = T.make_eval_set(500, 2, 5, 9, seed=1)
+    model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 1})
+    scores = T.evaluate(model, eval_set, torch.device("cpu"), divisors=T.proper_divisors(10))
+    assert set(scores) == {"loss", "accuracy", "accuracy_mod2", "accuracy_mod5"}
+    inputs, lengths, targets = eval_set
+    with torch.no_grad():
+        predictions = model(inputs, lengths, lengths_sorted=True).argmax(dim=1)
+    assert scores["accuracy_mod2"] == (predictions % 2 == targets % 2).sum().item() / 500
+    assert scores["accuracy_mod5"] == (predictions % 5 == targets % 5).sum().item() / 500
+    assert scores["accuracy"] <= min(scores["accuracy_mod2"], scores["accuracy_mod5"])
+    assert T.proper_divisors(2) == [] and T.proper_divisors(12) == [2, 3, 4, 6]
 
 
 # ---------------------------------------------------------------- flags
@@ -197,7 +243,9 @@ def test_article_commands_parse():
     assert (defaults.total_steps, defaults.batch_size, defaults.lr, defaults.min_lr, defaults.warmup_step) == (
         20000, 16, 0.001, 0.0001, 100)
     assert (defaults.save_every, defaults.save_dir, defaults.run_name, defaults.swanlab_mode) == (
-        1000, "./output", "baseline", "local")
+        1000, os.path.join("./output", "baseline"), "baseline", "local")
+    assert args.save_dir == os.path.join("./output", "sota_warmup")  # each named run has its own folder
+    assert T.parse_args(["--run_name", "x", "--save_dir", "./output"]).save_dir == "./output"  # the article's layout
 
 
 # ---------------------------------------------------------------- end to end
@@ -209,9 +257,15 @@ def test_end_to_end_run_writes_config_and_checkpoints(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     names = sorted(os.listdir(tmp_path / "out"))
-    assert names == ["args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "model_step_300.pt"]
-    config = torch.load(tmp_path / "out" / "args.pt", weights_only=True)
-    assert config == json.loads((tmp_path / "out" / "args.json").read_text())
+    assert names == ["args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "model_step_300.pt",
+                     "result.json"]
+    with torch.serialization.safe_globals([argparse.Namespace]):  # the article's format, and nothing else
+        namespace = torch.load(tmp_path / "out" / "args.pt", weights_only=True)
+    assert isinstance(namespace, argparse.Namespace)
+    config = T.read_config(str(tmp_path / "out" / "args.pt"))
+    assert config == vars(namespace) == json.loads((tmp_path / "out" / "args.json").read_text())
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["steps"] == 300 and not result["interrupted"] and 0 <= result["accuracy"] <= 1
     assert config["total_steps"] == 300 and config["seed"] == 42 and config["swanlab_mode"] == "local"
     state = torch.load(tmp_path / "out" / "model_step_300.pt", weights_only=True)
     assert set(state) >= {"embedding.weight", "fc.weight", "rnn.weight_ih_l0"}
@@ -222,7 +276,7 @@ def test_end_to_end_run_writes_config_and_checkpoints(tmp_path):
 
 def test_save_every_zero_writes_only_the_final_checkpoint(tmp_path):
     result = T.train(quick_args(tmp_path, "--save_every", "0"), progress="none")
-    assert sorted(os.listdir(tmp_path / "out")) == ["args.json", "args.pt", "model_step_300.pt"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["args.json", "args.pt", "model_step_300.pt", "result.json"]
     assert result["steps"] == 300 and result["final"]["step"] == 300
 
 
@@ -244,14 +298,15 @@ def test_existing_run_is_refused_then_replaced_with_overwrite(tmp_path):
 
     refused = run_script("train_cls_rnn.py", *QUICK, *save, "--hidden_dim", "8", cwd=tmp_path)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    assert "--run_name" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1  # both ways out
     assert {n: (tmp_path / "out" / n).read_bytes() for n in before} == before  # untouched
 
     replaced = run_script("train_cls_rnn.py", *QUICK, "--total_steps", "200", *save, "--hidden_dim", "8",
                           "--overwrite", cwd=tmp_path)
     assert replaced.returncode == 0, replaced.stderr
     assert sorted(os.listdir(tmp_path / "out")) == [
-        "args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "notes.txt"]
-    assert torch.load(tmp_path / "out" / "args.pt", weights_only=True)["hidden_dim"] == 8
+        "args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "notes.txt", "result.json"]
+    assert T.read_config(str(tmp_path / "out" / "args.pt"))["hidden_dim"] == 8
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -298,6 +353,7 @@ def test_a_small_task_is_learned(tmp_path):
     result = T.train(args, progress="none")
     assert result["final"]["accuracy"] >= 0.9
     assert result["history"][0]["accuracy"] < result["final"]["accuracy"]
+    assert "accuracy_mod2" not in result["final"]  # a modulus of 2 has no proper divisor
 
 
 def test_online_mode_without_login_fails_with_one_line_and_writes_nothing(tmp_path):
