@@ -1,0 +1,308 @@
+"""What makes it learn: how lucky the article was, what changes the outcome, and why.
+
+Three parts, every run through the sweep engine (sweep.py) and recorded under
+rnn_tutorial/records/ like reproduce.py's runs (the same run is never trained
+twice: the ablation's base row reuses the sota_warmup runs, and so on):
+
+  luck      the article's six experiments, exactly as written, over seeds 1-20:
+            for each claim, the share of seeds that reach it, with a 95% interval
+  ablation  start from sota_warmup (or from the recipe `reliable`) and change one
+            thing per row, over 10 seeds: converged seeds, accuracy at lengths
+            21-50, median steps to 99%, time per run
+  inside    a few working and failing runs looked at from inside (inside.py):
+            accuracy mod 2 and mod 5 over time, hidden states in 3 PCA dimensions
+
+    python rnn_tutorial/study.py luck                 # 120 runs (the first 5 seeds are reproduce.py's)
+    python rnn_tutorial/study.py ablation --rows "lengths 1-5" "reliable, hidden 32"
+    python rnn_tutorial/study.py inside
+    python rnn_tutorial/study.py table                # every table from the records, no training
+
+Each part writes rnn_tutorial/study.json (the parts already there are kept);
+figures.py draws the study's figures from it.
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+import reproduce  # noqa: E402  (experiments, the run-and-score runner, tables)
+import sweep  # noqa: E402
+
+STUDY_JSON = os.path.join(HERE, "study.json")
+ARTICLE_SIX = ["baseline", "large_batch", "large_batch_lr5e-3", "deeper_rnn", "sota", "sota_warmup"]
+
+
+# ----------------------------------------------------------------------------
+# 1. How lucky was the article?
+# ----------------------------------------------------------------------------
+
+# (experiment, the article's words, which runs count as reaching it)
+CLAIMS = [
+    ("baseline", "about 75%", lambda r, base: r["test_accuracy"] >= 0.75),
+    ("large_batch", "lower accuracy than the baseline",
+     lambda r, base: r["test_accuracy"] < base[r["seed"]]["test_accuracy"]),
+    ("large_batch_lr5e-3", "91%", lambda r, base: r["test_accuracy"] >= 0.91),
+    ("deeper_rnn", "97-99%", lambda r, base: r["test_accuracy"] >= 0.97),
+    ("sota", "converges (the article: 1 run of 3)", lambda r, base: r["converged"]),
+    ("sota_warmup", "converges (the article: 3 runs of 3)", lambda r, base: r["converged"]),
+    ("sota_warmup", "right beyond length 10 (≥ 90% at lengths 11-20)",
+     lambda r, base: r["accuracy_longer"]["11-20"] >= 0.90),
+]
+
+
+def wilson_interval(k, n, z=1.96):
+    """95% Wilson score interval of a share k/n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def claim_rows(runs):
+    """For each claim: k of n seeds reach it, the 95% interval, and a verdict."""
+    by_name = {}
+    for r in runs:
+        by_name.setdefault(r["run_name"], {})[r["seed"]] = r
+    rows = []
+    for name, words, reached in CLAIMS:
+        seeds = by_name.get(name, {})
+        if name == "large_batch":  # compared seed by seed with the baseline
+            seeds = {s: r for s, r in seeds.items() if s in by_name.get("baseline", {})}
+        if not seeds:
+            continue
+        k = sum(bool(reached(r, by_name.get("baseline", {}))) for r in seeds.values())
+        low, high = wilson_interval(k, len(seeds))
+        rows.append({"run_name": name, "claim": words, "k": k, "n": len(seeds), "low": low, "high": high,
+                     "verdict": verdict(k, len(seeds), high)})
+    return rows
+
+
+def verdict(k, n, high):
+    if k == 0:
+        return f"out of reach: no seed of {n}; at most {100 * high:.0f}% of seeds would"
+    if k == n:
+        return "holds on every seed"
+    return f"luck: {k} seeds of {n}"
+
+
+def claims_table(rows):
+    lines = ["| experiment | the article's claim | seeds that reach it | 95% interval | verdict |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['run_name']} | {row['claim']} | {row['k']} of {row['n']} | "
+                     f"{100 * row['low']:.0f}–{100 * row['high']:.0f}% | {row['verdict']} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
+# 2. The ablation: one change per row
+# ----------------------------------------------------------------------------
+
+
+def with_flags(base, **changes):
+    """The flag list base with some flags set (added or replaced): with_flags(f, lr="0.002")."""
+    values, order = {}, []
+    for i in range(0, len(base), 2):
+        values[base[i]] = base[i + 1]
+        order.append(base[i])
+    for key, value in changes.items():
+        flag = f"--{key}"
+        if flag not in values:
+            order.append(flag)
+        values[flag] = str(value)
+    return [item for flag in order for item in (flag, values[flag])]
+
+
+SW = reproduce.EXPERIMENTS["sota_warmup"][0]
+REL = reproduce.EXPERIMENTS["reliable"][0]
+
+# row label: (flags, what the row changes). Every row is one command:
+#   python train_cls_rnn.py <flags> --seed N
+ABLATION = {
+    "sota_warmup": (SW, "the article's best recipe: the base of the rows below"),
+    "steps 40000": (with_flags(SW, total_steps=40000), "twice as long (twice the sequences)"),
+    "cosine ends at min_lr": (with_flags(SW, cosine_span="after_warmup"), "the article's schedule quirk fixed"),
+    "warmup 100 (= sota)": (with_flags(SW, warmup_step=100), "the default warmup instead of 2000 steps"),
+    "warmup 500": (with_flags(SW, warmup_step=500), "a shorter warmup"),
+    "lr 0.002": (with_flags(SW, lr=0.002), "a lower peak learning rate"),
+    "batch 16": (with_flags(SW, batch_size=16), "a quarter of the batch (and of the sequences)"),
+    "grad clip 1.0": (with_flags(SW, grad_clip=1.0), "gradient norm clipped at 1"),
+    "orthogonal init": (with_flags(SW, init="orthogonal"), "orthogonal hidden-to-hidden weights"),
+    "gru": (with_flags(SW, rnn_type="gru"), "a gated cell"),
+    "hidden 128, 1 layer": (with_flags(SW, hidden_dim=128, num_layers=1), "one wide layer instead of 3 x 32"),
+    "lengths 1-5": (with_flags(SW, min_seq_len=1), "one-digit sequences added"),
+    "lengths 2-10": (with_flags(SW, max_seq_len=10), "longer sequences added"),
+    "lengths 1-10": (with_flags(SW, min_seq_len=1, max_seq_len=10), "both"),
+    "reliable": (REL, "the recipe: 1 x 128, lr 0.002, lengths 1-10"),
+    "reliable, lengths 2-5": (with_flags(REL, min_seq_len=2, max_seq_len=5), "the recipe on the article's lengths"),
+    "reliable, lengths 1-5": (with_flags(REL, max_seq_len=5), "the recipe without lengths 6-10"),
+    "reliable, lengths 2-10": (with_flags(REL, min_seq_len=2), "the recipe without one-digit sequences"),
+    "reliable, hidden 32": (with_flags(REL, hidden_dim=32), "the recipe with a narrow layer"),
+    "reliable, 3 layers of 32": (with_flags(REL, hidden_dim=32, num_layers=3), "the recipe with the article's network"),
+    "reliable, lr 0.005": (with_flags(REL, lr=0.005), "the recipe with the article's learning rate"),
+    "reliable, warmup 100": (with_flags(REL, warmup_step=100), "the recipe without the long warmup"),
+    "reliable, steps 40000": (with_flags(REL, total_steps=40000), "the recipe, twice as long (2x the sequences)"),
+    "reliable, lengths 1-20": (with_flags(REL, max_seq_len=20), "the recipe on lengths 1-20 (same sequences)"),
+    "reliable, then lengths 1-30": (with_flags(REL, curriculum_max_len=30, curriculum_step=10000),
+                                    "the recipe, then lengths 1-30 from step 10k (a curriculum)"),
+}
+
+
+def ablation_tasks(rows, seeds):
+    experiments = {label: (flags, None) for label, (flags, _) in ABLATION.items()}
+    return reproduce.make_tasks(rows, seeds, experiments=experiments)
+
+
+def steps_to(record, level=0.99):
+    step = reproduce.first_step_reaching(record, level)
+    return math.inf if step is None else step
+
+
+def ablation_rows(runs):
+    rows = []
+    for label, (flags, change) in ABLATION.items():
+        mine = [r for r in runs if r["run_name"] == label]
+        if not mine:
+            continue
+        median_steps = statistics.median(steps_to(r) for r in mine)
+        rows.append({
+            "row": label, "change": change, "command": "python train_cls_rnn.py " + " ".join(flags),
+            "converged": sum(r["converged"] for r in mine), "seeds": len(mine),
+            "mean_accuracy": statistics.fmean(r["test_accuracy"] for r in mine),
+            "accuracy_21_50": statistics.fmean(r["accuracy_longer"]["21-50"] for r in mine),
+            "min_accuracy_21_50": min(r["accuracy_longer"]["21-50"] for r in mine),
+            "median_steps_to_99": None if math.isinf(median_steps) else median_steps,
+            "wall_time_s": statistics.fmean(r["wall_time_s"] for r in mine),
+        })
+    return rows
+
+
+def ablation_table(rows):
+    lines = ["| row | what changes | converged (≥99% at 2-5) | mean accuracy at 2-5 | lengths 21-50, mean (worst seed) "
+             "| median steps to 99% | time per run |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        steps = "never" if row["median_steps_to_99"] is None else f"{row['median_steps_to_99'] / 1000:g}k"
+        lines.append(f"| {row['row']} | {row['change']} | {row['converged']} of {row['seeds']} | "
+                     f"{100 * row['mean_accuracy']:.1f}% | {100 * row['accuracy_21_50']:.1f}% "
+                     f"({100 * row['min_accuracy_21_50']:.1f}%) | {steps} | {row['wall_time_s']:.0f} s |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
+# 3. Inside: a few working and failing runs
+# ----------------------------------------------------------------------------
+
+# (experiment, seed): chosen from the luck and reproduce results as examples of each outcome
+INSIDE = [("deeper_rnn", 1), ("deeper_rnn", 3), ("sota_warmup", 2), ("sota_warmup", 3), ("reliable", 1)]
+
+
+def inside_tasks():
+    return [sweep.Task("inside:look_inside", name, seed, reproduce.experiment_flags(name), (),
+                       reproduce.relative_cost(reproduce.EXPERIMENTS[name][0])) for name, seed in INSIDE]
+
+
+def describe_inside(task, record):
+    last = record["curve"][-1]
+    return (f"{task.name} seed {task.seed}: {100 * last['accuracy']:.1f}% "
+            f"(mod 2: {100 * last['accuracy_mod2']:.1f}%, mod 5: {100 * last['accuracy_mod5']:.1f}%)")
+
+
+# ----------------------------------------------------------------------------
+# Driver
+# ----------------------------------------------------------------------------
+
+
+def load_study():
+    if os.path.isfile(STUDY_JSON):
+        with open(STUDY_JSON) as f:
+            return json.load(f)
+    return {}
+
+
+def save_study(study):
+    with open(STUDY_JSON, "w") as f:
+        json.dump(study, f, separators=(",", ":"))
+        f.write("\n")
+
+
+def run_part(part, args, store):
+    """Train what the part needs (or, with table, only read the records); return its study.json entry."""
+    if part == "luck":
+        tasks = reproduce.make_tasks(ARTICLE_SIX, args.seeds)
+        describe = reproduce.describe_run
+    elif part == "ablation":
+        tasks = ablation_tasks(args.rows, args.seeds)
+        describe = reproduce.describe_run
+    else:
+        tasks = inside_tasks()
+        describe = describe_inside
+    if args.part == "table":
+        records = {t: r for t in tasks if (r := store.load(t)) is not None}
+        result = sweep.SweepResult(records, [], 0)
+    else:
+        result = sweep.run_sweep(tasks, store, describe, jobs=args.jobs, scheduler=args.scheduler,
+                                 fresh=args.fresh, recheck=args.recheck)
+    if part == "ablation":  # the table shows every row recorded so far, not only the rows run now
+        tasks = ablation_tasks(list(ABLATION), args.seeds)
+        result.records.update({t: r for t in tasks if t not in result.records and (r := store.load(t)) is not None})
+    runs = reproduce.collect(tasks, result.records)
+    if part == "luck":
+        light = [{k: r[k] for k in ("run_name", "seed", "test_accuracy", "converged", "accuracy_longer")}
+                 for r in runs]
+        return {"runs": light, "claims": claim_rows(runs), "seeds": args.seeds}, result
+    if part == "ablation":
+        return {"rows": ablation_rows(runs), "seeds": args.seeds,
+                "runs": [{k: r[k] for k in ("run_name", "seed", "test_accuracy", "converged", "accuracy_longer",
+                                            "eval_curve")} for r in runs]}, result
+    return {"runs": runs}, result
+
+
+def print_part(part, entry):
+    if part == "luck":
+        print(claims_table(entry["claims"]))
+    elif part == "ablation":
+        print(ablation_table(entry["rows"]))
+    else:
+        for run in entry["runs"]:
+            last = run["curve"][-1]
+            print(f"{run['run_name']} seed {run['seed']}: {100 * run['test_accuracy']:.1f}%, "
+                  f"mod 2 {100 * last['accuracy_mod2']:.1f}%, mod 5 {100 * last['accuracy_mod5']:.1f}%, "
+                  f"PCA variance {run['pca']['explained_variance']}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="How lucky the article was, what makes the RNN learn, and why.")
+    p.add_argument("part", choices=["luck", "ablation", "inside", "all", "table"])
+    p.add_argument("--rows", nargs="+", choices=list(ABLATION), default=list(ABLATION), metavar="ROW",
+                   help="ablation rows (default: all): " + "; ".join(ABLATION))
+    sweep.add_sweep_arguments(p, seeds_default="")
+    args = p.parse_args(argv)
+    parts = ["luck", "ablation", "inside"] if args.part in ("all", "table") else [args.part]
+    defaults = {"luck": "20", "ablation": "10", "inside": "1"}
+    store = sweep.RecordStore(args.records)
+    study, failed = load_study(), []
+    for part in parts:
+        part_args = argparse.Namespace(**vars(args))
+        part_args.seeds = args.seeds if args.seeds != [""] else [defaults[part]]
+        sweep.check_sweep_arguments(p, part_args)
+        entry, result = run_part(part, part_args, store)
+        print(f"\n## {part}\n")
+        print_part(part, entry)
+        study[part] = entry
+        failed += result.failures
+    if args.part != "table":
+        save_study(study)
+        print(f"\nwrote {STUDY_JSON}; draw the figures with: python rnn_tutorial/figures.py")
+    sweep.exit_if_failed(sweep.SweepResult({}, failed, 0))
+
+
+if __name__ == "__main__":
+    main()
