@@ -253,12 +253,13 @@ def default_save_dir(run_name):
     return os.path.join(DEFAULT_OUTPUT, run_name)
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
-    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=".pt")
+def write_atomic(path, write, mode="wb"):
+    """write(file) into a temporary file, then rename it to path: a crash never leaves half a file."""
+    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-",
+                                    suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -268,12 +269,14 @@ def save_atomic(obj, path):
         raise
 
 
-def write_json_atomic(obj, path):
-    tmp_path = os.path.join(os.path.dirname(path) or ".", f".tmp-{os.path.basename(path)}")
-    with open(tmp_path, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp_path, path)
+def save_atomic(obj, path):
+    """torch.save, atomically."""
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_json_atomic(obj, path, **dump_options):
+    """json.dump (one trailing newline), atomically."""
+    write_atomic(path, lambda f: f.write(json.dumps(obj, **dump_options) + "\n"), mode="w")
 
 
 def list_checkpoints(save_dir):
@@ -345,7 +348,7 @@ def save_result(result, save_dir):
         "accuracy_long": final["accuracy_long"],
         "wall_time_s": round(result["wall_time_s"], 2),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }, os.path.join(save_dir, "result.json"))
+    }, os.path.join(save_dir, "result.json"), indent=2)
 
 
 def _load_plain(path, what):

@@ -1,6 +1,6 @@
-"""Draw the README's figures: two diagrams, the schedules, and the results of reproduce.py.
+"""Draw the README's figures: two diagrams, the schedules, the results of reproduce.py and of study.py.
 
-    python rnn_tutorial/figures.py                 # from rnn_tutorial/results.json
+    python rnn_tutorial/figures.py                 # from rnn_tutorial/results.json and study.json
     python rnn_tutorial/figures.py --results other/results.json --out other/
 
 Every figure is drawn here, by matplotlib, from this project's code and data:
@@ -247,6 +247,105 @@ def draw_early_loss(results, path, names=("sota", "sota_warmup"), until=6000):
     plt.close(fig)
 
 
+# Study (study.py): luck, the ablation, inside
+# ----------------------------------------------------------------------------
+
+# the accuracy each of the article's six experiments claims (None: a comparison, not a level)
+CLAIMED = {"baseline": 0.75, "large_batch": None, "large_batch_lr5e-3": 0.91, "deeper_rnn": 0.97,
+           "sota": 0.99, "sota_warmup": 1.0}
+
+
+def draw_luck(study, path):
+    """One dot per seed per experiment; the article's claimed level as a red bar."""
+    runs = study["luck"]["runs"]
+    names = [n for n in CLAIMED if any(r["run_name"] == n for r in runs)]
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for x, name in enumerate(names):
+        mine = sorted((r for r in runs if r["run_name"] == name), key=lambda r: r["seed"])
+        jitter = [((r["seed"] * 37) % 11 - 5) / 25 for r in mine]
+        colors = ["#2E86C1" if r["converged"] else "#7F8C8D" for r in mine]
+        ax.scatter([x + j for j in jitter], [r["test_accuracy"] for r in mine], s=18, c=colors, zorder=3)
+        if CLAIMED[name] is not None:
+            ax.plot([x - 0.35, x + 0.35], [CLAIMED[name]] * 2, color="#C0392B", lw=2.5, zorder=2,
+                    label="the article's claim" if x == 0 else None)
+    ax.axhline(0.99, color="grey", ls=":", lw=1)
+    ax.text(len(names) - 0.5, 0.99, " 99%", va="center", fontsize=8, color="grey")
+    for level, label in ((0.5, "50%: knows the sum mod 5"), (0.2, "20%: knows the parity")):
+        ax.axhline(level, color="#BBBBBB", ls="--", lw=0.8)
+        ax.text(-0.45, level + 0.01, label, fontsize=7, color="grey")
+    ax.set_xticks(range(len(names)), names, fontsize=9)
+    ax.set_ylabel("accuracy at lengths 2-5 (10,000 test sequences)")
+    ax.set_ylim(0, 1.03)
+    ax.set_title(f"the article's six experiments, one dot per seed ({len(study['luck']['seeds'])} seeds; "
+                 "blue: ≥ 99%)", fontsize=11)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def draw_residues_over_time(study, path):
+    """Accuracy, and accuracy mod 2 and mod 5, at every evaluation of a few runs."""
+    runs = study["inside"]["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.3 * len(runs), 3.2), sharey=True, squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        steps = [p["step"] for p in run["curve"]]
+        ax.plot(steps, [p["accuracy_mod5"] for p in run["curve"]], color="#E67E22", lw=1.4, label="right mod 5")
+        ax.plot(steps, [p["accuracy_mod2"] for p in run["curve"]], color="#8E44AD", lw=1.4, label="right mod 2")
+        ax.plot(steps, [p["accuracy"] for p in run["curve"]], color="black", lw=1.8, label="right (mod 10)")
+        ax.set_title(f"{run['run_name']} seed {run['seed']}: {100 * run['test_accuracy']:.0f}%", fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (evaluation set)")
+    axes[0][0].set_ylim(0, 1.02)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("which half of the answer is learned when: the sum mod 5 and its parity", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def draw_hidden_states(study, path):
+    """The final hidden state of 1,500 test sequences on its first two principal components, by sum mod 10."""
+    runs = study["inside"]["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.3 * len(runs), 3.5), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for ax, run in zip(axes[0], runs):
+        pca = run["pca"]
+        xs, ys = [p[0] for p in pca["points"]], [p[1] for p in pca["points"]]
+        ax.scatter(xs, ys, c=[cmap(s % 10) for s in pca["sum_mod"]], s=4, alpha=0.7)
+        for residue in range(10):  # label each cluster at its centre
+            members = [i for i, s in enumerate(pca["sum_mod"]) if s == residue]
+            if members:
+                ax.text(statistics.fmean(xs[i] for i in members), statistics.fmean(ys[i] for i in members),
+                        str(residue), fontsize=9, weight="bold", ha="center", va="center")
+        explained = pca["explained_variance"]
+        ax.set_title(f"{run['run_name']} seed {run['seed']}: {100 * run['test_accuracy']:.0f}%\n"
+                     f"PC1-2 hold {100 * (explained[0] + explained[1]):.0f}% of the variance", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("final hidden state, first two principal components; colour and label: the sum mod 10",
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def draw_study(study_path, out_dir):
+    """The study's figures, for the parts study.json holds; returns their paths."""
+    with open(study_path) as f:
+        study = json.load(f)
+    figures = {"luck.png": ("luck", draw_luck), "residues_over_time.png": ("inside", draw_residues_over_time),
+               "hidden_states.png": ("inside", draw_hidden_states)}
+    paths = []
+    for name, (part, draw) in figures.items():
+        if study.get(part, {}).get("runs"):
+            draw(study, os.path.join(out_dir, name))
+            paths.append(os.path.join(out_dir, name))
+    return paths
+
+
 def draw_all(results_path, out_dir):
     """Every figure; returns their paths."""
     with open(results_path) as f:
@@ -271,11 +370,15 @@ def draw_all(results_path, out_dir):
 def main():
     p = argparse.ArgumentParser(description="Draw the README's figures from results.json.")
     p.add_argument("--results", default=os.path.join(HERE, "results.json"), help="written by reproduce.py")
+    p.add_argument("--study", default=os.path.join(HERE, "study.json"), help="written by study.py (if present)")
     p.add_argument("--out", default=HERE, help="folder for the PNG files")
     args = p.parse_args()
     if not os.path.isfile(args.results):
         p.error(f"{args.results} not found; run rnn_tutorial/reproduce.py first")
-    for path in draw_all(args.results, args.out):
+    paths = draw_all(args.results, args.out)
+    if os.path.isfile(args.study):
+        paths += draw_study(args.study, args.out)
+    for path in paths:
         print(f"wrote {path}")
 
 

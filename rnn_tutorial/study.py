@@ -15,7 +15,7 @@ twice: the ablation's base row reuses the sota_warmup runs, and so on):
     python rnn_tutorial/study.py luck                 # 120 runs (the first 5 seeds are reproduce.py's)
     python rnn_tutorial/study.py ablation --rows "lengths 1-5" "reliable, hidden 32"
     python rnn_tutorial/study.py inside
-    python rnn_tutorial/study.py table                # every table from the records, no training
+    python rnn_tutorial/study.py table                # every table (and study.json) from the records, no training
 
 Each part writes rnn_tutorial/study.json (the parts already there are kept);
 figures.py draws the study's figures from it.
@@ -298,9 +298,8 @@ def main(argv=None):
         print_part(part, entry)
         study[part] = entry
         failed += result.failures
-    if args.part != "table":
-        save_study(study)
-        print(f"\nwrote {STUDY_JSON}; draw the figures with: python rnn_tutorial/figures.py")
+    save_study(study)
+    print(f"\nwrote {STUDY_JSON}; draw the figures with: python rnn_tutorial/figures.py")
     sweep.exit_if_failed(sweep.SweepResult({}, failed, 0))
 
 

@@ -26,7 +26,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 
 from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile, WorkerPlugin
@@ -168,20 +167,11 @@ class RecordStore:
 
     def save(self, task, record):
         """Write to a temporary file, then rename: a stop never leaves half a record."""
+        import train_cls_rnn
+
         path = self.path(task)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f, separators=(",", ":"))
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        train_cls_rnn.write_json_atomic(record, path, separators=(",", ":"))
         return path
 
 
@@ -227,7 +217,10 @@ class Cluster:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
-            self.client = Client(self.scheduler, timeout="20s")
+            try:
+                self.client = Client(self.scheduler, timeout="10s")
+            except Exception as error:  # unreachable, refused, or not an address
+                sys.exit(f"error: cannot join the Dask scheduler at {self.scheduler}: {one_line_error(error)}")
             # The workers may not have this checkout, and the scheduler unpickles each task's
             # reference to execute(): send them the code (stable names replace older copies).
             self.client.register_plugin(SchedulerUploadFile(__file__, load=False), name="rnn-tutorial:sweep.py")

@@ -190,3 +190,10 @@ def test_a_separate_scheduler_and_worker_give_the_same_records(local_sweep, tmp_
     for a, b in zip(remote, local):
         assert numbers(json.loads(a.read_text())) == numbers(json.loads(b.read_text()))
     assert not (cwd / "rnn_tutorial").exists()  # the code came by upload, not from a checkout
+
+
+def test_an_unreachable_scheduler_is_one_error_line(tmp_path):
+    out = run_script("rnn_tutorial/reproduce.py", *TINY, "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                     "--records", str(tmp_path / "records"), "--out", str(tmp_path), timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: cannot join the Dask scheduler at tcp://127.0.0.1:")

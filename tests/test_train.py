@@ -169,6 +169,30 @@ def test_cosine_after_warmup_ends_exactly_at_min_lr():
     assert lr_trace(total, warmup, lr, min_lr)[:warmup + 1] == trace[:warmup + 1]  # same warmup
 
 
+# ---------------------------------------------------------------- curriculum
+
+
+def test_curriculum_adds_longer_sequences_from_its_step_and_is_off_by_default():
+    args = T.parse_args(["--min_seq_len", "1", "--max_seq_len", "4", "--curriculum_max_len", "12",
+                         "--curriculum_step", "600", "--swanlab_mode", "disabled"])
+    stream = T.curriculum_batches(args, torch.Generator().manual_seed(1))
+    longest = [int(next(stream)[1].max()) for _ in range(1200)]
+    assert max(longest[:600]) == 4 and max(longest[600:]) == 12 and min(longest[600:]) > 4
+    plain = T.curriculum_batches(T.parse_args(["--swanlab_mode", "disabled"]), torch.Generator().manual_seed(3))
+    article = T.training_batches(16, 2, 5, 9, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for _ in range(700) for a, b in zip(next(plain), next(article)))
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--curriculum_max_len", "5"], "must exceed --max_seq_len"),
+    (["--curriculum_max_len", "9", "--curriculum_step", "20000"], "must be in 0..total_steps-1"),
+])
+def test_bad_curriculum_flags(flags, words, capsys):
+    with pytest.raises(SystemExit):
+        T.parse_args(flags)
+    assert words in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- initialisation
 
 

@@ -1,0 +1,97 @@
+"""The study: its statistics and tables on hand-made records, the view inside on a tiny run, its figures."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
+import figures  # noqa: E402
+import inside  # noqa: E402
+import study  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_wilson_interval_of_none_all_and_some():
+    assert study.wilson_interval(0, 20)[0] == 0 and study.wilson_interval(0, 20)[1] == pytest.approx(0.161, abs=1e-3)
+    assert study.wilson_interval(20, 20)[0] == pytest.approx(0.839, abs=1e-3)
+    low, high = study.wilson_interval(5, 20)
+    assert low < 0.25 < high and (low, high) == pytest.approx((0.112, 0.469), abs=1e-3)
+
+
+def test_with_flags_replaces_or_adds():
+    base = ["--hidden_dim", "32", "--lr", "0.005"]
+    assert study.with_flags(base, lr=0.002, min_seq_len=1) == ["--hidden_dim", "32", "--lr", "0.002",
+                                                               "--min_seq_len", "1"]
+    assert base == ["--hidden_dim", "32", "--lr", "0.005"]
+
+
+def test_every_ablation_row_is_a_command_train_cls_rnn_accepts():
+    tasks = study.ablation_tasks(list(study.ABLATION), [1])
+    assert len(tasks) == len(study.ABLATION)
+    configs = [study.sweep.task_config(t) for t in tasks]  # raises if a row's flags were refused
+    assert configs[0]["warmup_step"] == 2000 and configs[0]["hidden_dim"] == 32
+    by_row = dict(zip(study.ABLATION, configs))
+    assert by_row["cosine ends at min_lr"]["cosine_span"] == "after_warmup"
+    assert by_row["warmup 100 (= sota)"] == dict(by_row["sota_warmup"], warmup_step=100)
+
+
+def record(name, seed, accuracy, long=0.1, reached=None):
+    curve = [{"step": s, "loss": 1.0, "accuracy": accuracy if reached and s >= reached else 0.5, "accuracy_long": 0.1}
+             for s in range(500, 2001, 500)]
+    return {"run_name": name, "seed": seed, "test_accuracy": accuracy, "converged": accuracy >= 0.99,
+            "accuracy_longer": {"6-10": long, "11-20": long, "21-50": long}, "eval_curve": curve, "wall_time_s": 10.0}
+
+
+def test_claims_count_the_seeds_that_reach_each_claim():
+    runs = [record("baseline", s, a) for s, a in ((1, 0.8), (2, 0.4), (3, 0.3))]
+    runs += [record("large_batch", s, a) for s, a in ((1, 0.5), (2, 0.5), (3, 0.2))]
+    runs += [record("sota_warmup", s, a, long=l) for s, a, l in ((1, 1.0, 0.95), (2, 0.5, 0.1))]
+    rows = {(r["run_name"], r["claim"][:6]): r for r in study.claim_rows(runs)}
+    assert (rows[("baseline", "about ")]["k"], rows[("baseline", "about ")]["n"]) == (1, 3)
+    assert rows[("large_batch", "lower ")]["k"] == 2  # seeds 1 and 3 end below the baseline's same seed
+    assert rows[("sota_warmup", "conver")]["k"] == 1 and rows[("sota_warmup", "right ")]["k"] == 1
+    none = study.claim_rows([record("deeper_rnn", s, 0.5) for s in range(1, 21)])[0]
+    assert none["k"] == 0 and none["verdict"].startswith("out of reach") and "16%" in none["verdict"]
+
+
+def test_ablation_rows_count_converged_seeds_and_median_steps():
+    runs = [record("lengths 1-5", 1, 1.0, long=0.99, reached=1000), record("lengths 1-5", 2, 1.0, long=0.97,
+                                                                           reached=2000),
+            record("lengths 1-5", 3, 0.5)]
+    (row,) = study.ablation_rows(runs)
+    assert (row["converged"], row["seeds"]) == (2, 3)
+    assert row["median_steps_to_99"] == 2000 and row["min_accuracy_21_50"] == 0.1
+    assert row["command"].startswith("python train_cls_rnn.py --hidden_dim 32") and "--min_seq_len 1" in row["command"]
+    table = study.ablation_table([row])
+    assert "| lengths 1-5 | one-digit sequences added | 2 of 3 |" in table and "| 2k |" in table
+    (never,) = study.ablation_rows([record("gru", 1, 0.5), record("gru", 2, 0.5)])
+    assert never["median_steps_to_99"] is None and "| never |" in study.ablation_table([never])
+
+
+def test_look_inside_a_tiny_run():
+    run = inside.look_inside("baseline", 1, ("--total_steps", "200", "--eval_every", "100", "--eval_samples", "200"))
+    assert [p["step"] for p in run["curve"]] == [100, 200]
+    assert all({"accuracy", "accuracy_mod2", "accuracy_mod5"} <= set(p) for p in run["curve"])
+    pca = run["pca"]
+    assert len(pca["points"]) == len(pca["sum_mod"]) == inside.PCA_SEQUENCES and len(pca["points"][0]) == 3
+    assert set(pca["lengths"]) == {2, 3, 4, 5}  # spread over every trained length
+    assert pca["explained_variance"] == sorted(pca["explained_variance"], reverse=True)
+    assert 0 < sum(pca["explained_variance"]) <= 1.0001
+
+
+def test_study_figures_from_a_hand_made_study(tmp_path):
+    tiny = inside.look_inside("baseline", 2, ("--total_steps", "150", "--eval_every", "50", "--eval_samples", "100"))
+    hand_made = {
+        "luck": {"seeds": [1, 2], "runs": [record(n, s, 0.2 * s) for n in figures.CLAIMED for s in (1, 2)]},
+        "inside": {"runs": [tiny, dict(tiny, seed=3)]},
+    }
+    (tmp_path / "study.json").write_text(json.dumps(hand_made))
+    written = figures.draw_study(str(tmp_path / "study.json"), str(tmp_path))
+    assert [os.path.basename(p) for p in written] == ["luck.png", "residues_over_time.png", "hidden_states.png"]
+    for path in written:
+        assert open(path, "rb").read(8) == PNG and os.path.getsize(path) > 5000
