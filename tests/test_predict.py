@@ -6,6 +6,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -128,7 +129,7 @@ def run_on_terminal(trained_dir, keys):
     if pid == 0:
         os.execv(sys.executable, [sys.executable, os.path.join(ROOT, "predict_cls_rnn.py"),
                                   "--save_dir", str(trained_dir)])
-    screen, deadline = b"", time.monotonic() + 60
+    screen, deadline = b"", time.monotonic() + 120
     pending = list(keys)
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.2)
@@ -142,7 +143,14 @@ def run_on_terminal(trained_dir, keys):
             screen += chunk
         if pending and screen.count(b">>> ") > len(keys) - len(pending):
             os.write(fd, pending.pop(0))
-    _, status = os.waitpid(pid, 0)
+    for _ in range(300):  # up to 30 s more for it to exit
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            break
+        time.sleep(0.1)
+    else:  # it never got through its prompts: stop it rather than wait forever
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), screen.decode(errors="replace")
 
