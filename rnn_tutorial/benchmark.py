@@ -116,28 +116,33 @@ def measure(kind, config, steps, article_path):
 def measure_sweep(jobs, runs, steps):
     """Runs per hour of a sweep of identical-cost runs (baseline, seeds 1..runs) on a local cluster of jobs.
 
-    Overhead: the share of the workers' time not spent inside a run (cluster
-    start-up, worker imports, scheduling, recording, idle workers at the end).
+    The workers' time (jobs x wall time) splits into: inside the runs;
+    importing torch and the project in each fresh worker (any way of running
+    Python pays this once per process); and the engine's overhead, the rest
+    (starting the cluster, scheduling, recording, idle workers, closing).
     """
     import reproduce
     import sweep
 
     tasks = reproduce.make_tasks(["baseline"], list(range(1, runs + 1)), total_steps=steps if steps != 20000 else None)
     with tempfile.TemporaryDirectory() as records:
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         result = sweep.run_sweep(tasks, sweep.RecordStore(records), reproduce.describe_run, jobs=jobs, progress="lines")
         wall = time.perf_counter() - start
-    busy = sum(record["env"]["task_s"] for record in result.records.values())
+    envs = [record["env"] for record in result.records.values()]
+    busy, imports = sum(env["task_s"] for env in envs), sum(env["import_s"] for env in envs)
     return {"jobs": jobs, "runs": runs, "steps": steps, "wall_s": wall, "runs_per_hour": runs / wall * 3600,
-            "overhead": 1 - busy / (jobs * wall)}
+            "first_run_starts_after_s": min(env["started_at"] for env in envs) - started_at,
+            "import_share": imports / (jobs * wall), "overhead": 1 - (busy + imports) / (jobs * wall)}
 
 
 def sweep_benchmark(args):
     results = [measure_sweep(jobs, args.sweep_runs, args.sweep_steps) for jobs in args.sweep_jobs]
     print(f"\nsweep of {args.sweep_runs} baseline runs of {args.sweep_steps} steps on a local Dask cluster")
     for r in results:
-        print(f"  {r['jobs']} workers: {r['wall_s']:6.1f} s, {r['runs_per_hour']:6.0f} runs/hour, "
-              f"engine overhead {100 * r['overhead']:.1f}% of the workers' time")
+        print(f"  {r['jobs']} workers: {r['wall_s']:6.1f} s, {r['runs_per_hour']:6.0f} runs/hour; of the workers' time, "
+              f"engine overhead {100 * r['overhead']:.1f}% (first run started after {r['first_run_starts_after_s']:.1f} s), "
+              f"importing torch in each worker {100 * r['import_share']:.1f}%")
     for r in results[1:]:
         print(f"  {r['jobs']} workers / {results[0]['jobs']}: {r['runs_per_hour'] / results[0]['runs_per_hour']:.2f}x "
               "the throughput")

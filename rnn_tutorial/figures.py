@@ -322,11 +322,12 @@ def draw_hidden_states(study, path):
                         str(residue), fontsize=9, weight="bold", ha="center", va="center")
         explained = pca["explained_variance"]
         ax.set_title(f"{run['run_name']} seed {run['seed']}: {100 * run['test_accuracy']:.0f}%\n"
-                     f"PC1-2 hold {100 * (explained[0] + explained[1]):.0f}% of the variance", fontsize=9)
+                     f"2 directions: {100 * (explained[0] + explained[1]):.0f}% of the class means' spread",
+                     fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("final hidden state, first two principal components; colour and label: the sum mod 10",
-                 fontsize=11)
+    fig.suptitle("final hidden state on the two directions that separate the class means most; "
+                 "colour and label: the sum mod 10", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

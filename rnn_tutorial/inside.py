@@ -5,7 +5,8 @@ Two views of one run, computed by one sweep runner (look_inside):
 - the residue view over time: at every evaluation, how often the answer is
   right modulo 2 and modulo 5 (train() records accuracy_mod2/accuracy_mod5);
 - the learned automaton: the last layer's final hidden state of 1,500 test
-  sequences, projected onto its first three principal components, each point
+  sequences, projected onto the three directions along which the ten class
+  means differ most (the principal components of the means), each point
   labelled with the sequence's sum mod 10. A network that keeps a running sum
   shows ten separate clusters; one that only knows the sum mod 5 folds pairs
   of them (s and s+5) together.
@@ -39,12 +40,21 @@ def final_hidden_states(model, inputs, lengths):
     return h_n[-1]
 
 
-def principal_components(states, k=3):
-    """(projection onto the first k principal components, share of the variance each explains)."""
-    centred = states - states.mean(dim=0)
-    _, singular_values, v = torch.linalg.svd(centred, full_matrices=False)
+def principal_components(states, labels, k=3):
+    """Project states onto the k directions along which the class means differ most.
+
+    The principal components of the ten class means (one per sum mod 10) show
+    how the classes are arranged, unblurred by how states vary within a class.
+    Returns (projection, share of the class means' variance each direction holds,
+    share of all the states' variance that lies along the k directions).
+    """
+    centre = states.mean(dim=0)
+    means = torch.stack([states[labels == c].mean(dim=0) for c in labels.unique()]) - centre
+    _, singular_values, v = torch.linalg.svd(means, full_matrices=False)
     variance = singular_values**2
-    return centred @ v[:k].T, (variance[:k] / variance.sum()).tolist()
+    projection = (states - centre) @ v[:k].T
+    total = ((states - centre) ** 2).sum()
+    return projection, (variance[:k] / variance.sum()).tolist(), float((projection**2).sum() / total)
 
 
 def look_inside(name, seed, flags):
@@ -55,7 +65,7 @@ def look_inside(name, seed, flags):
                                                   reproduce.TEST_SAMPLES, config["max_number"])
     every = torch.arange(0, len(targets), len(targets) // PCA_SEQUENCES)[:PCA_SEQUENCES]  # all lengths, still sorted
     inputs, lengths, targets = inputs[every], lengths[every], targets[every]
-    points, explained = principal_components(final_hidden_states(model, inputs, lengths))
+    points, explained, share_of_all = principal_components(final_hidden_states(model, inputs, lengths), targets)
     curve_keys = ("step", "accuracy", "accuracy_mod2", "accuracy_mod5", "eval_loss")
     return {
         "run_name": name,
@@ -68,6 +78,7 @@ def look_inside(name, seed, flags):
             "sum_mod": targets.tolist(),
             "lengths": lengths.tolist(),
             "explained_variance": [round(x, 4) for x in explained],
+            "share_of_all_variance": round(share_of_all, 4),
         },
         **reproduce.score(model, config),
     }

@@ -275,8 +275,10 @@ def check_worker_versions(client):
 
 def execute(kind, payload):
     """On a worker: import the runner named by kind and call it; add where and how long it ran."""
+    started_at = time.time()
     module_name, function_name = kind.split(":")
-    runner = getattr(importlib.import_module(module_name), function_name)
+    runner = getattr(importlib.import_module(module_name), function_name)  # torch's import, on a fresh worker
+    import_s = time.time() - started_at
     start = time.perf_counter()
     try:
         record = runner(**payload)
@@ -284,7 +286,8 @@ def execute(kind, payload):
         raise RuntimeError(f"the run stopped with exit status {stop.code}") from None
     task_s = round(time.perf_counter() - start, 2)
     record.setdefault("wall_time_s", task_s)
-    record["env"] = {**runtime_versions(), "machine": platform.machine(), "cpus": os.cpu_count(), "task_s": task_s}
+    record["env"] = {**runtime_versions(), "machine": platform.machine(), "cpus": os.cpu_count(), "task_s": task_s,
+                     "import_s": round(import_s, 3), "started_at": started_at}
     return record
 
 
@@ -386,11 +389,16 @@ def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, re
 
 
 def compare_records(old, new, ignore=("wall_time_s", "env")):
-    """'identical' or which fields of a rerun differ from the stored record."""
+    """'identical' or which fields of a rerun differ from the stored record.
+
+    Flags compare by identity(): a flag added since the record was written,
+    left at its default, is no difference.
+    """
     if old is None:
         return "no stored record to compare with"
     keys = (set(old) | set(new)) - set(ignore)
-    differing = sorted(k for k in keys if old.get(k) != new.get(k))
+    same_flags = "flags" not in keys or identity(old.get("flags", {})) == identity(new.get("flags", {}))
+    differing = sorted(k for k in keys - {"flags"} if old.get(k) != new.get(k)) + ([] if same_flags else ["flags"])
     return "identical to the stored record" if not differing else "DIFFERS in " + ", ".join(differing)
 
 

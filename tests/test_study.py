@@ -1,10 +1,12 @@
 """The study: its statistics and tables on hand-made records, the view inside on a tiny run, its figures."""
 
 import json
+import math
 import os
 import sys
 
 import pytest
+import torch
 
 from conftest import ROOT
 
@@ -57,6 +59,7 @@ def test_claims_count_the_seeds_that_reach_each_claim():
     assert rows[("sota_warmup", "conver")]["k"] == 1 and rows[("sota_warmup", "right ")]["k"] == 1
     none = study.claim_rows([record("deeper_rnn", s, 0.5) for s in range(1, 21)])[0]
     assert none["k"] == 0 and none["verdict"].startswith("out of reach") and "16%" in none["verdict"]
+    assert none["article_chance"] == 0 and rows[("sota_warmup", "conver")]["article_chance"] == 0.5 ** 3
 
 
 def test_ablation_rows_count_converged_seeds_and_median_steps():
@@ -81,7 +84,21 @@ def test_look_inside_a_tiny_run():
     assert len(pca["points"]) == len(pca["sum_mod"]) == inside.PCA_SEQUENCES and len(pca["points"][0]) == 3
     assert set(pca["lengths"]) == {2, 3, 4, 5}  # spread over every trained length
     assert pca["explained_variance"] == sorted(pca["explained_variance"], reverse=True)
-    assert 0 < sum(pca["explained_variance"]) <= 1.0001
+    assert 0 < sum(pca["explained_variance"]) <= 1.0001 and 0 < pca["share_of_all_variance"] <= 1.0001
+
+
+def test_class_mean_directions_find_the_classes():
+    """Ten classes on a circle in 2 of 16 dimensions, buried in larger noise along the other 14."""
+    torch.manual_seed(0)
+    labels = torch.arange(1000) % 10
+    angle = labels * 2 * math.pi / 10
+    states = torch.randn(1000, 16) * torch.tensor([0.05, 0.05] + [1.0] * 14)
+    states[:, 0] += torch.cos(angle)
+    states[:, 1] += torch.sin(angle)
+    projection, explained, _ = inside.principal_components(states, labels, k=2)
+    assert sum(explained) > 0.85  # the means lie (nearly) in a plane
+    radius = projection.norm(dim=1)
+    assert abs(radius.mean().item() - 1) < 0.15  # and the points on the circle, not in the noise
 
 
 def test_study_figures_from_a_hand_made_study(tmp_path):

@@ -197,3 +197,12 @@ def test_an_unreachable_scheduler_is_one_error_line(tmp_path):
                      "--records", str(tmp_path / "records"), "--out", str(tmp_path), timeout=120)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: cannot join the Dask scheduler at tcp://127.0.0.1:")
+
+
+def test_recheck_compares_numbers_and_flags_by_identity():
+    old = {"flags": {"hidden_dim": 32, "seed": 1}, "test_accuracy": 0.5, "wall_time_s": 3}
+    new = {"flags": {"hidden_dim": 32, "seed": 1, "init": "default"}, "test_accuracy": 0.5, "wall_time_s": 4,
+           "env": {}}
+    assert sweep.compare_records(old, new) == "identical to the stored record"
+    assert sweep.compare_records(old, dict(new, test_accuracy=0.6)) == "DIFFERS in test_accuracy"
+    assert "flags" in sweep.compare_records(old, dict(new, flags={"hidden_dim": 16, "seed": 1}))
