@@ -84,18 +84,18 @@ def claim_rows(runs):
         p = k / len(seeds)
         chance = math.comb(article_runs, article_hits) * p**article_hits * (1 - p) ** (article_runs - article_hits)
         rows.append({"run_name": name, "claim": words, "k": k, "n": len(seeds), "low": low, "high": high,
-                     "article_chance": chance, "verdict": verdict(k, len(seeds), high)})
+                     "article_chance": chance,
+                     "verdict": verdict(k, len(seeds), low, high, article_hits / article_runs)})
     return rows
 
 
-def verdict(k, n, high):
+def verdict(k, n, low, high, article_share):
+    """Out of reach (no seed), typical (the article's share lies in our 95% interval), or luck."""
     if k == 0:
-        return f"out of reach: no seed of {n} (at most {100 * high:.0f}% of seeds would, at 95%)"
-    if k == n:
-        return "holds on every seed"
-    if k < n / 2:
-        return "luck: a minority of seeds"
-    return "luck: a majority of seeds, not all"
+        return f"out of reach: no seed of {n} (at most {100 * high:.0f}% of seeds, at 95%)"
+    if low <= article_share <= high:
+        return "typical: the article's share is within our interval"
+    return f"luck: {k} seed{'s' if k > 1 else ''} of {n}"
 
 
 def claims_table(rows):

@@ -206,3 +206,13 @@ def test_recheck_compares_numbers_and_flags_by_identity():
     assert sweep.compare_records(old, new) == "identical to the stored record"
     assert sweep.compare_records(old, dict(new, test_accuracy=0.6)) == "DIFFERS in test_accuracy"
     assert "flags" in sweep.compare_records(old, dict(new, flags={"hidden_dim": 16, "seed": 1}))
+
+
+def test_a_run_whose_worker_dies_is_reported_and_the_others_are_recorded(tmp_path):
+    good = reproduce.make_tasks(["baseline"], [1, 2], total_steps=200)
+    dying = [sweep.Task("sweep_fixtures:kill_my_worker", "dies", 1)]
+    store = sweep.RecordStore(str(tmp_path / "records"))
+    result = sweep.run_sweep(good + dying, store, reproduce.describe_run, jobs=2, progress="lines")
+    assert set(result.records) == set(good) and all(store.load(t) for t in good)
+    ((task, error),) = result.failures
+    assert task == dying[0] and "KilledWorker" in error
