@@ -63,12 +63,14 @@ def main():
                              scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
     done = [t for t in tasks if t in result.records]
     if done:
-        divisors = list(result.records[done[0]]["residues"])
-        print(f"\n| {args.run}, seed | right (mod {divisors[0]}) | "
-              + " | ".join(f"right mod {d}" for d in divisors[1:]) + " |\n|---" * (len(divisors) + 1) + "|")
+        modulus, *divisors = result.records[done[0]]["residues"]
+        columns = [modulus] + sorted(divisors, key=int, reverse=True)
+        print(f"\n| {args.run}, seed | right (mod {modulus}) | "
+              + " | ".join(f"right mod {d}" for d in columns[1:]) + " |")
+        print("|---" * (len(columns) + 1) + "|")
         for task in done:
             scores = result.records[task]["residues"]
-            print(f"| {task.seed} | " + " | ".join(f"{100 * scores[d]:.1f}%" for d in divisors) + " |")
+            print(f"| {task.seed} | " + " | ".join(f"{100 * scores[d]:.1f}%" for d in columns) + " |")
     sweep.exit_if_failed(result)
 
 
