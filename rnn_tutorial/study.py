@@ -191,15 +191,21 @@ def ablation_rows(runs):
     return rows
 
 
-def ablation_table(rows):
-    lines = ["| row | what changes | converged (≥99% at 2-5) | mean accuracy at 2-5 | lengths 21-50, mean (worst seed) "
-             "| median steps to 99% | time per run |", "|---|---|---|---|---|---|---|"]
+def ablation_table(rows, full=10):
+    """The rows run on at least `full` seeds; then, apart, the pilots run on fewer (not conclusive)."""
+    head = ["| row | what changes | converged (≥99% at 2-5) | mean accuracy at 2-5 | lengths 21-50, mean (worst seed) "
+            "| median steps to 99% | time per run |", "|---|---|---|---|---|---|---|"]
+    tables = {True: list(head), False: list(head)}
     for row in rows:
         steps = "never" if row["median_steps_to_99"] is None else f"{row['median_steps_to_99'] / 1000:g}k"
-        lines.append(f"| {row['row']} | {row['change']} | {row['converged']} of {row['seeds']} | "
-                     f"{100 * row['mean_accuracy']:.1f}% | {100 * row['accuracy_21_50']:.1f}% "
-                     f"({100 * row['min_accuracy_21_50']:.1f}%) | {steps} | {row['wall_time_s']:.0f} s |")
-    return "\n".join(lines)
+        tables[row["seeds"] >= full].append(
+            f"| {row['row']} | {row['change']} | {row['converged']} of {row['seeds']} | "
+            f"{100 * row['mean_accuracy']:.1f}% | {100 * row['accuracy_21_50']:.1f}% "
+            f"({100 * row['min_accuracy_21_50']:.1f}%) | {steps} | {row['wall_time_s']:.0f} s |")
+    text = "\n".join(tables[True])
+    if len(tables[False]) > 2:
+        text += f"\n\nPilots, on fewer than {full} seeds (not conclusive):\n\n" + "\n".join(tables[False])
+    return text
 
 
 # ----------------------------------------------------------------------------

@@ -70,10 +70,11 @@ def test_ablation_rows_count_converged_seeds_and_median_steps():
     assert (row["converged"], row["seeds"]) == (2, 3)
     assert row["median_steps_to_99"] == 2000 and row["min_accuracy_21_50"] == 0.1
     assert row["command"].startswith("python train_cls_rnn.py --hidden_dim 32") and "--min_seq_len 1" in row["command"]
-    table = study.ablation_table([row])
+    table = study.ablation_table([row], full=3)
     assert "| lengths 1-5 | one-digit sequences added | 2 of 3 |" in table and "| 2k |" in table
     (never,) = study.ablation_rows([record("gru", 1, 0.5), record("gru", 2, 0.5)])
     assert never["median_steps_to_99"] is None and "| never |" in study.ablation_table([never])
+    assert "Pilots, on fewer than 10 seeds" in study.ablation_table([never])
 
 
 def test_look_inside_a_tiny_run():
