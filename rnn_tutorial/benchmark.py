@@ -114,35 +114,47 @@ def measure(kind, config, steps, article_path):
 
 
 def measure_sweep(jobs, runs, steps):
-    """Runs per hour of a sweep of identical-cost runs (baseline, seeds 1..runs) on a local cluster of jobs.
+    """Runs per hour of a sweep of baseline runs (seeds 1..runs) on a local cluster of jobs workers.
 
     The workers' time (jobs x wall time) splits into: inside the runs;
-    importing torch and the project in each fresh worker (any way of running
-    Python pays this once per process); and the engine's overhead, the rest
-    (starting the cluster, scheduling, recording, idle workers, closing).
+    importing torch and the project once in each fresh worker process; the
+    engine's own overhead (starting the cluster until a worker's first run,
+    the gaps between one run and the next on a worker, closing the cluster);
+    and waiting for the last run when runs of unequal length end apart.
     """
     import reproduce
     import sweep
 
     tasks = reproduce.make_tasks(["baseline"], list(range(1, runs + 1)), total_steps=steps if steps != 20000 else None)
     with tempfile.TemporaryDirectory() as records:
-        start, started_at = time.perf_counter(), time.time()
+        started_at = time.time()
         result = sweep.run_sweep(tasks, sweep.RecordStore(records), reproduce.describe_run, jobs=jobs, progress="lines")
-        wall = time.perf_counter() - start
-    envs = [record["env"] for record in result.records.values()]
-    busy, imports = sum(env["task_s"] for env in envs), sum(env["import_s"] for env in envs)
+        ended_at = time.time()
+    by_worker = {}
+    for env in (record["env"] for record in result.records.values()):
+        by_worker.setdefault(env["worker_pid"], []).append(env)
+    last_end = lambda envs: max(e["started_at"] + e["import_s"] + e["task_s"] for e in envs)  # noqa: E731
+    finished = max(last_end(envs) for envs in by_worker.values())
+    engine, waiting = jobs * (ended_at - finished), 0.0  # closing, for every worker
+    for envs in by_worker.values():
+        envs.sort(key=lambda e: e["started_at"])
+        engine += envs[0]["started_at"] - started_at  # start-up
+        engine += sum(b["started_at"] - (a["started_at"] + a["import_s"] + a["task_s"]) for a, b in zip(envs, envs[1:]))
+        waiting += finished - last_end(envs)
+    wall, worker_time = ended_at - started_at, jobs * (ended_at - started_at)
+    imports = sum(e["import_s"] for envs in by_worker.values() for e in envs)
     return {"jobs": jobs, "runs": runs, "steps": steps, "wall_s": wall, "runs_per_hour": runs / wall * 3600,
-            "first_run_starts_after_s": min(env["started_at"] for env in envs) - started_at,
-            "import_share": imports / (jobs * wall), "overhead": 1 - (busy + imports) / (jobs * wall)}
+            "overhead": engine / worker_time, "import_share": imports / worker_time,
+            "waiting_share": waiting / worker_time}
 
 
 def sweep_benchmark(args):
     results = [measure_sweep(jobs, args.sweep_runs, args.sweep_steps) for jobs in args.sweep_jobs]
     print(f"\nsweep of {args.sweep_runs} baseline runs of {args.sweep_steps} steps on a local Dask cluster")
     for r in results:
-        print(f"  {r['jobs']} workers: {r['wall_s']:6.1f} s, {r['runs_per_hour']:6.0f} runs/hour; of the workers' time, "
-              f"engine overhead {100 * r['overhead']:.1f}% (first run started after {r['first_run_starts_after_s']:.1f} s), "
-              f"importing torch in each worker {100 * r['import_share']:.1f}%")
+        print(f"  {r['jobs']} workers: {r['wall_s']:6.1f} s, {r['runs_per_hour']:6.0f} runs/hour; of the workers' time: "
+              f"engine start-up, per-run gaps and closing {100 * r['overhead']:.1f}%, importing torch in each worker "
+              f"{100 * r['import_share']:.1f}%, waiting for the last run {100 * r['waiting_share']:.1f}%")
     for r in results[1:]:
         print(f"  {r['jobs']} workers / {results[0]['jobs']}: {r['runs_per_hour'] / results[0]['runs_per_hour']:.2f}x "
               "the throughput")

@@ -287,7 +287,7 @@ def execute(kind, payload):
     task_s = round(time.perf_counter() - start, 2)
     record.setdefault("wall_time_s", task_s)
     record["env"] = {**runtime_versions(), "machine": platform.machine(), "cpus": os.cpu_count(), "task_s": task_s,
-                     "import_s": round(import_s, 3), "started_at": started_at}
+                     "import_s": round(import_s, 3), "started_at": started_at, "worker_pid": os.getpid()}
     return record
 
 

@@ -30,3 +30,10 @@ def trained_dir(tmp_path_factory):
                      "--swanlab_mode", "disabled")
     assert out.returncode == 0, out.stderr
     return save_dir
+
+
+def default_ctrl_c():
+    """preexec_fn: give a child the default Ctrl-C (a shell running tests in the background may have set it ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

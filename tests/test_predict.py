@@ -16,7 +16,7 @@ import torch
 
 import predict_cls_rnn as P
 import train_cls_rnn as T
-from conftest import QUICK, ROOT, run_script
+from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
 # ---------------------------------------------------------------- parsing
@@ -127,6 +127,7 @@ def run_on_terminal(trained_dir, keys):
     """Run the predictor on a pseudo-terminal, type keys, return (exit status, screen text)."""
     pid, fd = pty.fork()
     if pid == 0:
+        default_ctrl_c()
         os.execv(sys.executable, [sys.executable, os.path.join(ROOT, "predict_cls_rnn.py"),
                                   "--save_dir", str(trained_dir)])
     screen, deadline = b"", time.monotonic() + 120

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import ROOT, default_ctrl_c, run_script
 
 sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
 import reproduce  # noqa: E402
@@ -120,7 +120,8 @@ def test_sigint_keeps_finished_runs_and_a_rerun_completes_the_rest(tmp_path):
                "--records", str(records), "--out", str(tmp_path / "out")]
     log = tmp_path / "log"
     with open(log, "w") as sink:  # its own process group, so that SIGINT reaches it and its workers, as Ctrl-C does
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 120
     while "[1/3]" not in log.read_text():
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import train_cls_rnn as T
-from conftest import QUICK, ROOT, run_script
+from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
 def quick_args(tmp_path, *extra):
@@ -353,6 +353,7 @@ def test_ctrl_c_saves_the_current_step_and_exits_cleanly(tmp_path):
         [sys.executable, os.path.join(ROOT, "train_cls_rnn.py"), "--save_dir", "out", "--swanlab_dir", "logs",
          "--log_every", "100", "--total_steps", "1000000", "--save_every", "0"],
         cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_ctrl_c,
     )
     for line in proc.stdout:  # wait until training is under way
         if line.startswith("step 200/"):
