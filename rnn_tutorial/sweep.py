@@ -228,7 +228,10 @@ class Cluster:
                 self.client.register_plugin(UploadFile(path, load=False), name=f"rnn-tutorial:{os.path.basename(path)}")
             check_worker_versions(self.client)
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+            # One task per worker at a time: when a run kills its worker, no innocent run queued
+            # behind it dies too; a run that killed a worker is retried once, then reported.
+            with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                                  "distributed.scheduler.worker-saturation": 1.0}):
                 self.cluster = LocalCluster(
                     n_workers=self.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address="127.0.0.1:0", worker_dashboard_address=None,  # loopback, a free port
