@@ -331,9 +331,7 @@ def save_config(config, save_dir):
     allowed.
     """
     save_atomic(argparse.Namespace(**config), os.path.join(save_dir, "args.pt"))
-    with open(os.path.join(save_dir, "args.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
+    write_json_atomic(config, os.path.join(save_dir, "args.json"), indent=2)
 
 
 def save_result(result, save_dir):
