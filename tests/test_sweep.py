@@ -159,6 +159,9 @@ def test_a_failing_run_is_reported_and_the_others_are_recorded(tmp_path):
     ((task, error),) = result.failures
     assert task == broken[0] and "SwanLab could not start" in error
     assert all(store.load(t) for t in tasks) and store.load(broken[0]) is None
+    for pid in {store.load(t)["env"]["worker_pid"] for t in tasks}:  # the local workers are gone, not orphaned
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
     with pytest.raises(SystemExit) as stop:
         sweep.exit_if_failed(result)
     assert stop.value.code == 1
