@@ -143,6 +143,9 @@ def run_on_terminal(trained_dir, keys):
                 break
             screen += chunk
         if pending and screen.count(b">>> ") > len(keys) - len(pending):
+            # A beat after the prompt, as a person types: CPython's readline can leave a SIGINT that
+            # lands in the instant it sets up its prompt pending until the next key (cpython#112585).
+            time.sleep(0.3)
             os.write(fd, pending.pop(0))
     for _ in range(300):  # up to 30 s more for it to exit
         finished, status = os.waitpid(pid, os.WNOHANG)
