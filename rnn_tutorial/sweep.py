@@ -231,6 +231,9 @@ class Cluster:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
+            refused = tcp_refusal(self.scheduler)
+            if refused:  # at once, rather than after Dask's 10 s of retrying
+                sys.exit(f"error: cannot join the Dask scheduler at {self.scheduler}: {refused}")
             try:
                 self.client = Client(self.scheduler, timeout="10s")
             except Exception as error:  # unreachable, refused, or not an address
@@ -268,6 +271,25 @@ class Cluster:
         if self.scheduler:
             return f"the Dask cluster at {self.scheduler} ({len(self.client.scheduler_info()['workers'])} workers)"
         return f"a local Dask cluster of {self.jobs} worker processes on 127.0.0.1"
+
+
+def tcp_refusal(address):
+    """For a tcp://host:port address: why nothing answers there (None if something does, or another scheme)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number: left to Dask's own message
+        return None
+    if parts.scheme != "tcp" or not host or not port:
+        return None
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        return one_line_error(error)
+    return None
 
 
 def runtime_versions():
