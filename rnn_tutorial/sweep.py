@@ -399,8 +399,12 @@ def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, re
             from distributed import as_completed
 
             bar = RunProgress(len(tasks) if not recheck else len(todo), 0 if recheck else len(records), progress)
-            for future in as_completed(futures):
+            completed = as_completed(futures)
+            for future in completed:
                 task = futures[future]
+                if future.status in ("lost", "pending"):  # done, then its worker died before we fetched the
+                    completed.add(future)                 # record: Dask runs it again, we wait for that
+                    continue
                 if future.status != "finished":
                     error = one_line_error(future.exception())
                     failures.append((task, error))

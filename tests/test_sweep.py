@@ -147,19 +147,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_a_failing_run_is_reported_and_the_others_are_recorded(tmp_path):
+def test_a_failing_run_and_a_dying_worker_are_reported_and_the_others_are_recorded(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("SwanLab cannot make its log folder under a file")
-    tasks = reproduce.make_tasks(["baseline"], [1, 2], total_steps=200)
-    broken = reproduce.make_tasks(["large_batch"], [1], total_steps=200, swanlab_mode="local",
-                                  swanlab_dir=str(not_a_folder / "swanlog"))
+    good = reproduce.make_tasks(["baseline"], [1, 2], total_steps=200)
+    raising = reproduce.make_tasks(["large_batch"], [1], total_steps=200, swanlab_mode="local",
+                                   swanlab_dir=str(not_a_folder / "swanlog"))
+    dying = [sweep.Task("sweep_fixtures:kill_my_worker", "dies", 1)]
     store = sweep.RecordStore(str(tmp_path / "records"))
-    result = sweep.run_sweep(tasks + broken, store, reproduce.describe_run, jobs=2, progress="lines")
-    assert set(result.records) == set(tasks) and result.new == 2
-    ((task, error),) = result.failures
-    assert task == broken[0] and "SwanLab could not start" in error
-    assert all(store.load(t) for t in tasks) and store.load(broken[0]) is None
-    for pid in {store.load(t)["env"]["worker_pid"] for t in tasks}:  # the local workers are gone, not orphaned
+    result = sweep.run_sweep(good + raising + dying, store, reproduce.describe_run, jobs=2, progress="lines")
+    assert set(result.records) == set(good) and result.new == 2
+    errors = dict(result.failures)
+    assert set(errors) == {raising[0], dying[0]}
+    assert "SwanLab could not start" in errors[raising[0]] and "KilledWorker" in errors[dying[0]]
+    assert all(store.load(t) for t in good) and store.load(raising[0]) is None
+    for pid in {store.load(t)["env"]["worker_pid"] for t in good}:  # the local workers are gone, not orphaned
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     with pytest.raises(SystemExit) as stop:
@@ -210,13 +212,3 @@ def test_recheck_compares_numbers_and_flags_by_identity():
     assert sweep.compare_records(old, new) == "identical to the stored record"
     assert sweep.compare_records(old, dict(new, test_accuracy=0.6)) == "DIFFERS in test_accuracy"
     assert "flags" in sweep.compare_records(old, dict(new, flags={"hidden_dim": 16, "seed": 1}))
-
-
-def test_a_run_whose_worker_dies_is_reported_and_the_others_are_recorded(tmp_path):
-    good = reproduce.make_tasks(["baseline"], [1, 2], total_steps=200)
-    dying = [sweep.Task("sweep_fixtures:kill_my_worker", "dies", 1)]
-    store = sweep.RecordStore(str(tmp_path / "records"))
-    result = sweep.run_sweep(good + dying, store, reproduce.describe_run, jobs=2, progress="lines")
-    assert set(result.records) == set(good) and all(store.load(t) for t in good)
-    ((task, error),) = result.failures
-    assert task == dying[0] and "KilledWorker" in error
