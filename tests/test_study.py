@@ -33,13 +33,22 @@ def test_with_flags_replaces_or_adds():
 
 
 def test_every_ablation_row_is_a_command_train_cls_rnn_accepts():
-    tasks = study.ablation_tasks(list(study.ABLATION), [1])
+    tasks = study.ablation_tasks(list(study.ABLATION), [1], seeds_given=True)
     assert len(tasks) == len(study.ABLATION)
     configs = [study.sweep.task_config(t) for t in tasks]  # raises if a row's flags were refused
     assert configs[0]["warmup_step"] == 2000 and configs[0]["hidden_dim"] == 32
     by_row = dict(zip(study.ABLATION, configs))
     assert by_row["cosine ends at min_lr"]["cosine_span"] == "after_warmup"
     assert by_row["warmup 100 (= sota)"] == dict(by_row["sota_warmup"], warmup_step=100)
+
+
+def test_pilot_rows_run_on_their_own_seeds_unless_seeds_are_given():
+    pilot = next(iter(study.PILOTS))
+    default = study.ablation_tasks(["lr 0.002", pilot], list(range(1, 11)))
+    assert [t.seed for t in default if t.name == "lr 0.002"] == list(range(1, 11))
+    assert [t.seed for t in default if t.name == pilot] == study.PILOTS[pilot]
+    given = study.ablation_tasks([pilot], [3, 4], seeds_given=True)
+    assert [t.seed for t in given] == [3, 4]
 
 
 def record(name, seed, accuracy, long=0.1, reached=None):
