@@ -171,6 +171,15 @@ def collect(tasks, records):
 # ----------------------------------------------------------------------------
 
 
+def accuracy_at_article_lengths(record):
+    """Accuracy at the article's lengths 2-5: the 10,000-sequence test set for runs trained on 2-5,
+    else the mean of the 1,000-sequence sets of lengths 2, 3, 4 and 5 (4,000 sequences)."""
+    flags = record["flags"]
+    if (flags["min_seq_len"], flags["max_seq_len"]) == (2, 5):
+        return record["test_accuracy"]
+    return statistics.fmean(record["accuracy_by_length"][str(n)] for n in range(2, 6))
+
+
 def first_step_reaching(record, accuracy):
     """The first evaluation step at which a run's accuracy reached the given level, or None."""
     return next((p["step"] for p in record["eval_curve"] if p["accuracy"] >= accuracy), None)

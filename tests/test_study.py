@@ -13,6 +13,7 @@ from conftest import ROOT
 sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
 import figures  # noqa: E402
 import inside  # noqa: E402
+import reproduce  # noqa: E402
 import study  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -55,6 +56,7 @@ def record(name, seed, accuracy, long=0.1, reached=None):
     curve = [{"step": s, "loss": 1.0, "accuracy": accuracy if reached and s >= reached else 0.5, "accuracy_long": 0.1}
              for s in range(500, 2001, 500)]
     return {"run_name": name, "seed": seed, "test_accuracy": accuracy, "converged": accuracy >= 0.99,
+            "flags": {"min_seq_len": 2, "max_seq_len": 5},
             "accuracy_longer": {"6-10": long, "11-20": long, "21-50": long}, "eval_curve": curve, "wall_time_s": 10.0}
 
 
@@ -76,11 +78,21 @@ def test_ablation_rows_count_converged_seeds_and_median_steps():
                                                                            reached=2000),
             record("lengths 1-5", 3, 0.5)]
     (row,) = study.ablation_rows(runs)
-    assert (row["converged"], row["seeds"]) == (2, 3)
+    assert (row["converged"], row["converged_2_5"], row["extrapolating"], row["seeds"]) == (2, 2, 1, 3)
     assert row["median_steps_to_99"] == 2000 and row["min_accuracy_21_50"] == 0.1
     assert row["command"].startswith("python train_cls_rnn.py --hidden_dim 32") and "--min_seq_len 1" in row["command"]
     table = study.ablation_table([row], full=3)
-    assert "| lengths 1-5 | one-digit sequences added | 2 of 3 |" in table and "| 2k |" in table
+    assert "| lengths 1-5 | one-digit sequences added | 2 of 3 | 2 of 3 | 1 of 3 |" in table and "| 2k |" in table
+
+
+def test_runs_trained_on_other_lengths_are_judged_at_lengths_2_to_5():
+    by_length = {str(n): 1.0 if n <= 5 else 0.8 for n in range(1, 51)}  # right on 2-5, wrong beyond
+    wide = dict(record("lengths 2-10", 1, 0.9), flags={"min_seq_len": 2, "max_seq_len": 10},
+                accuracy_by_length=by_length)
+    assert reproduce.accuracy_at_article_lengths(wide) == 1.0
+    (row,) = study.ablation_rows([wide])
+    assert (row["converged_2_5"], row["converged"]) == (1, 0)
+    assert reproduce.accuracy_at_article_lengths(record("sota", 1, 0.93)) == 0.93
     (never,) = study.ablation_rows([record("gru", 1, 0.5), record("gru", 2, 0.5)])
     assert never["median_steps_to_99"] is None and "| never |" in study.ablation_table([never])
     assert "Pilots, on fewer than 10 seeds" in study.ablation_table([never])
