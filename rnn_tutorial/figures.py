@@ -285,11 +285,21 @@ def draw_luck(study, path):
     plt.close(fig)
 
 
+def panel_grid(count, height, columns=4, **shared):
+    """A grid of panels, four to a row; the unused ones are switched off."""
+    rows = (count + columns - 1) // columns
+    fig, axes = plt.subplots(rows, min(count, columns), figsize=(3.3 * min(count, columns), height * rows),
+                             squeeze=False, **shared)
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    return fig, axes
+
+
 def draw_residues_over_time(study, path):
     """Accuracy, and accuracy mod 2 and mod 5, at every evaluation of a few runs."""
     runs = study["inside"]["runs"]
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.3 * len(runs), 3.2), sharey=True, squeeze=False)
-    for ax, run in zip(axes[0], runs):
+    fig, axes = panel_grid(len(runs), 3.2, sharey=True)
+    for ax, run in zip(axes.flat, runs):
         steps = [p["step"] for p in run["curve"]]
         ax.plot(steps, [p["accuracy_mod5"] for p in run["curve"]], color="#E67E22", lw=1.4, label="right mod 5")
         ax.plot(steps, [p["accuracy_mod2"] for p in run["curve"]], color="#8E44AD", lw=1.4, label="right mod 2")
@@ -297,9 +307,10 @@ def draw_residues_over_time(study, path):
         ax.set_title(f"{run['run_name']} seed {run['seed']}: {100 * run['test_accuracy']:.0f}%", fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("accuracy (evaluation set)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy (evaluation set)")
     axes[0][0].set_ylim(0, 1.02)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes.flat[len(runs) - 1].legend(fontsize=7, loc="lower right")
     fig.suptitle("which half of the answer is learned when: the sum mod 5 and its parity", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -309,9 +320,9 @@ def draw_residues_over_time(study, path):
 def draw_hidden_states(study, path):
     """The final hidden state of 1,500 test sequences on its first two principal components, by sum mod 10."""
     runs = study["inside"]["runs"]
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.3 * len(runs), 3.5), squeeze=False)
+    fig, axes = panel_grid(len(runs), 3.5)
     cmap = plt.get_cmap("tab10")
-    for ax, run in zip(axes[0], runs):
+    for ax, run in zip(axes.flat, runs):
         pca = run["pca"]
         xs, ys = [p[0] for p in pca["points"]], [p[1] for p in pca["points"]]
         ax.scatter(xs, ys, c=[cmap(s % 10) for s in pca["sum_mod"]], s=4, alpha=0.7)
