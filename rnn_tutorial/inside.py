@@ -57,6 +57,17 @@ def principal_components(states, labels, k=3):
     return projection, (variance[:k] / variance.sum()).tolist(), float((projection**2).sum() / total)
 
 
+def cluster_separation(points, labels):
+    """How far apart the ten clusters are: the gap between the two nearest class means, in units of
+    the mean distance of a state from its own class mean (above 1: the nearest two do not overlap)."""
+    points, labels = torch.as_tensor(points), torch.as_tensor(labels)
+    classes = labels.unique()
+    means = torch.stack([points[labels == c].mean(dim=0) for c in classes])
+    radius = torch.stack([(points[labels == c] - m).norm(dim=1).mean() for c, m in zip(classes, means)]).mean()
+    gaps = torch.cdist(means, means) + torch.diag(torch.full((len(classes),), float("inf")))
+    return float(gaps.min() / radius)
+
+
 def look_inside(name, seed, flags):
     """Sweep runner: train one run; return its residue curves and its hidden states in 3 PCA dimensions."""
     result = reproduce.train_run(name, seed, flags)

@@ -6,14 +6,14 @@ twice: the ablation's base row reuses the sota_warmup runs, and so on):
 
   luck      the article's six experiments, exactly as written, over seeds 1-20:
             for each claim, the share of seeds that reach it, with a 95% interval
-  ablation  start from sota_warmup (or from reliable_b64, the recipes' base) and change one
+  ablation  start from sota_warmup (or from reliable_rnn, the recipes' base) and change one
             thing per row, over 10 seeds: converged seeds, accuracy at lengths
             21-50, median steps to 99%, time per run
   inside    a few working and failing runs looked at from inside (inside.py):
             accuracy mod 2 and mod 5 over time, hidden states in 3 PCA dimensions
 
     python rnn_tutorial/study.py luck                 # 120 runs (the first 5 seeds are reproduce.py's)
-    python rnn_tutorial/study.py ablation --rows "lengths 1-5" "b64, hidden 32"
+    python rnn_tutorial/study.py ablation --rows "lengths 1-5" "reliable_rnn, hidden 32"
     python rnn_tutorial/study.py inside
     python rnn_tutorial/study.py table                # every table (and study.json) from the records, no training
 
@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+import inside  # noqa: E402  (the view from inside)
 import reproduce  # noqa: E402  (experiments, the run-and-score runner, tables)
 import sweep  # noqa: E402
 
@@ -128,7 +129,7 @@ def with_flags(base, **changes):
 
 
 SW = reproduce.EXPERIMENTS["sota_warmup"][0]
-B64 = reproduce.EXPERIMENTS["reliable_b64"][0]
+RNN = reproduce.EXPERIMENTS["reliable_rnn"][0]
 
 # row label: (flags, what the row changes). Every row is one command:
 #   python train_cls_rnn.py <flags> --seed N
@@ -147,27 +148,28 @@ ABLATION = {
     "lengths 1-5": (with_flags(SW, min_seq_len=1), "one-digit sequences added"),
     "lengths 2-10": (with_flags(SW, max_seq_len=10), "longer sequences added"),
     "lengths 1-10": (with_flags(SW, min_seq_len=1, max_seq_len=10), "both"),
-    "reliable_b64": (B64, "1 x 128, lr 0.002, lengths 1-10, batch 64: the base of the rows below"),
-    "b64, lengths 2-5": (with_flags(B64, min_seq_len=2, max_seq_len=5), "on the article's lengths"),
-    "b64, lengths 1-5": (with_flags(B64, max_seq_len=5), "without lengths 6-10"),
-    "b64, lengths 2-10": (with_flags(B64, min_seq_len=2), "without one-digit sequences"),
-    "b64, hidden 32": (with_flags(B64, hidden_dim=32), "a narrow layer"),
-    "b64, 3 layers of 32": (with_flags(B64, hidden_dim=32, num_layers=3), "the article's network"),
-    "b64, lr 0.005": (with_flags(B64, lr=0.005), "the article's learning rate"),
-    "b64, warmup 100": (with_flags(B64, warmup_step=100), "without the long warmup"),
-    "b64, orthogonal init": (with_flags(B64, init="orthogonal"), "orthogonal hidden-to-hidden weights"),
-    "b64, steps 40000 (2x)": (with_flags(B64, total_steps=40000), "twice as long: twice the sequences"),
-    "b64, batch 128 (2x) = reliable": (with_flags(B64, batch_size=128), "twice the batch: twice the sequences"),
-    "b64, gru = reliable_gru": (with_flags(B64, rnn_type="gru"), "a gated cell"),
-    "b64, lengths 1-20": (with_flags(B64, max_seq_len=20), "lengths 1-20 (the same number of sequences)"),
-    "b64, then lengths 1-30": (with_flags(B64, curriculum_max_len=30, curriculum_step=10000),
+    "reliable_rnn": (RNN, "1 x 128, lr 0.002, lengths 1-10: the base of the rows below"),
+    "reliable_rnn, lengths 2-5": (with_flags(RNN, min_seq_len=2, max_seq_len=5), "on the article's lengths"),
+    "reliable_rnn, lengths 1-5": (with_flags(RNN, max_seq_len=5), "without lengths 6-10"),
+    "reliable_rnn, lengths 2-10": (with_flags(RNN, min_seq_len=2), "without one-digit sequences"),
+    "reliable_rnn, hidden 32": (with_flags(RNN, hidden_dim=32), "a narrow layer"),
+    "reliable_rnn, 3 layers of 32": (with_flags(RNN, hidden_dim=32, num_layers=3), "the article's network"),
+    "reliable_rnn, lr 0.005": (with_flags(RNN, lr=0.005), "the article's learning rate"),
+    "reliable_rnn, warmup 100": (with_flags(RNN, warmup_step=100), "without the long warmup"),
+    "reliable_rnn, orthogonal init": (with_flags(RNN, init="orthogonal"), "orthogonal hidden-to-hidden weights"),
+    "reliable_rnn, steps 40000 (2x)": (with_flags(RNN, total_steps=40000), "twice as long: twice the sequences"),
+    "reliable_rnn, batch 128 (2x)": (with_flags(RNN, batch_size=128), "twice the batch: twice the sequences"),
+    "reliable_rnn, gru = reliable": (with_flags(RNN, rnn_type="gru"), "a gated cell (GRU)"),
+    "reliable_rnn, lengths 1-20": (with_flags(RNN, max_seq_len=20), "lengths 1-20 (the same number of sequences)"),
+    "reliable_rnn, then lengths 1-30": (with_flags(RNN, curriculum_max_len=30, curriculum_step=10000),
                                "then lengths 1-30 from step 10k (a curriculum)"),
 }
 
 
-# Rows tried only on seeds where reliable_b64 extrapolates worst (long runs, and none did better there):
+# Rows tried only on seeds where reliable_rnn extrapolates worst (long runs, and none did better there):
 # `ablation` runs them on these seeds, and on others only when --seeds names them.
-PILOTS = {"b64, steps 40000 (2x)": [6, 7], "b64, lengths 1-20": [6, 7], "b64, then lengths 1-30": [6, 12]}
+PILOTS = {"reliable_rnn, steps 40000 (2x)": [6, 7], "reliable_rnn, lengths 1-20": [6, 7],
+          "reliable_rnn, then lengths 1-30": [6, 12]}
 
 
 def ablation_tasks(rows, seeds, seeds_given=False):
@@ -228,8 +230,8 @@ def ablation_table(rows, full=10):
 # ----------------------------------------------------------------------------
 
 # (experiment, seed): chosen from the luck and reproduce results as examples of each outcome
-INSIDE = [("deeper_rnn", 1), ("deeper_rnn", 3), ("sota_warmup", 2), ("sota_warmup", 3), ("reliable_b64", 1),
-          ("reliable", 1), ("reliable_gru", 1)]
+INSIDE = [("deeper_rnn", 1), ("deeper_rnn", 3), ("sota_warmup", 2), ("sota_warmup", 3), ("reliable_rnn", 1),
+          ("reliable_rnn_b128", 1), ("reliable", 1)]
 
 
 def inside_tasks():
@@ -303,7 +305,9 @@ def print_part(part, entry):
             last = run["curve"][-1]
             print(f"{run['run_name']} seed {run['seed']}: {100 * run['test_accuracy']:.1f}%, "
                   f"mod 2 {100 * last['accuracy_mod2']:.1f}%, mod 5 {100 * last['accuracy_mod5']:.1f}%, "
-                  f"PCA variance {run['pca']['explained_variance']}")
+                  f"PCA variance {run['pca']['explained_variance']}, "
+                  f"nearest clusters {inside.cluster_separation(run['pca']['points'], run['pca']['sum_mod']):.2f} "
+                  "radii apart")
 
 
 def main(argv=None):

@@ -134,3 +134,13 @@ def test_study_figures_from_a_hand_made_study(tmp_path):
     assert [os.path.basename(p) for p in written] == ["luck.png", "residues_over_time.png", "hidden_states.png"]
     for path in written:
         assert open(path, "rb").read(8) == PNG and os.path.getsize(path) > 5000
+
+
+def test_cluster_separation_tells_apart_separate_and_folded_classes():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(10).repeat(50)
+    centres = torch.stack([torch.tensor([float(c), 0.0]) for c in range(10)])
+    separate = centres[labels] + 0.05 * torch.randn(500, 2, generator=generator)
+    assert inside.cluster_separation(separate, labels) > 5
+    folded = centres[labels % 5] + 0.05 * torch.randn(500, 2, generator=generator)  # s and s+5 in one place
+    assert inside.cluster_separation(folded, labels) < 0.5
