@@ -19,6 +19,7 @@ The same flags and seed give the same numbers again (wall times aside).
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -229,6 +230,24 @@ def markdown_table(records):
     return "\n".join(lines)
 
 
+def target_table(records):
+    """Section 6's target, per experiment: seeds >= 99% at lengths 2-5 and at lengths 21-50, and how soon."""
+    lines = ["| run | ≥ 99% at lengths 2-5 | ≥ 99% at lengths 21-50 | lengths 21-50, mean (worst seed) | "
+             "first step at 99%, median over seeds | training time per run |", "|---|---|---|---|---|---|"]
+    for name in EXPERIMENTS:
+        runs = [r for r in records if r["run_name"] == name]
+        if not runs:
+            continue
+        short = sum(accuracy_at_article_lengths(r) >= CONVERGED for r in runs)
+        long = [r["accuracy_longer"]["21-50"] for r in runs]
+        steps = statistics.median(first_step_reaching(r, CONVERGED) or math.inf for r in runs)
+        lines.append(f"| {name} | {short} of {len(runs)} | {sum(a >= CONVERGED for a in long)} of {len(runs)} | "
+                     f"{100 * statistics.fmean(long):.1f}% ({100 * min(long):.1f}%) | "
+                     f"{'never' if math.isinf(steps) else f'{steps / 1000:g}k'} | "
+                     f"{statistics.fmean(r['wall_time_s'] for r in runs):.0f} s |")
+    return "\n".join(lines)
+
+
 def dynamics_table(records, late_from=10_000):
     """When each seed first reached 20% and 50%, and how noisy its training loss was late on."""
     def steps(run, level):
@@ -291,7 +310,8 @@ def extrapolation_table(records, lengths=(1, 5, 6, 8, 10, 11, 15, 20, 30, 50)):
 
 
 def print_tables(records):
-    print(f"{markdown_table(records)}\n\n{dynamics_table(records)}\n\n{extrapolation_table(records)}")
+    print(f"{markdown_table(records)}\n\n{target_table(records)}\n\n{dynamics_table(records)}\n\n"
+          f"{extrapolation_table(records)}")
 
 
 def write_results(path, runs, command):

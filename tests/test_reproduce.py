@@ -94,3 +94,11 @@ def test_extrapolation_table_lists_only_converged_runs():
     table = reproduce.extrapolation_table(hand_made_results()["runs"], lengths=(1, 10))
     rows = table.splitlines()[2:]
     assert rows == ["| sota | 2 | 100.0% | 10.0% |", "| sota_warmup | 1 | 100.0% | 10.0% |"]
+
+
+def test_target_table_counts_seeds_right_at_2_to_5_and_at_21_to_50():
+    runs = hand_made_results()["runs"]
+    runs[1] = dict(runs[1], accuracy_longer={"6-10": 1.0, "11-20": 1.0, "21-50": 0.995})  # sota seed 2 extrapolates
+    rows = {line.split(" | ")[0]: line for line in reproduce.target_table(runs).splitlines()[2:]}
+    assert rows["| sota"].startswith("| sota | 1 of 2 | 1 of 2 | 54.8% (10.0%) | never |")  # median of 1k, never
+    assert rows["| sota_warmup"].startswith("| sota_warmup | 1 of 1 | 0 of 1 | 10.0% (10.0%) | 1k |")
