@@ -8,9 +8,10 @@
 
 Sequences are digits separated by spaces and/or commas, optionally in brackets:
 `3 7 1 9`, `3,7,1,9` and `[3, 7, 1, 9]` are the same. The model, the data
-conventions and the checkpoint loading all come from train_cls_rnn.py.
+conventions come from train_cls_rnn.py, finding a run folder from rnn_tutorial/runs.py.
 
-Sections: 1. reading a sequence  2. prediction  3. sessions  4. command line
+Sections: 1. loading a trained model  2. reading a sequence  3. prediction
+          4. sessions  5. command line
 """
 
 import argparse
@@ -21,8 +22,9 @@ import time
 
 import torch
 
-import train_cls_rnn
-from train_cls_rnn import CheckpointError, load_trained_model
+from rnn_tutorial import runs
+from rnn_tutorial.runs import CheckpointError
+from train_cls_rnn import build_model
 
 MAX_LINE_CHARS = 10_000  # longer lines are refused before any parsing
 MAX_SEQ_LEN = 1_000  # numbers per sequence; far beyond any trained length
@@ -30,7 +32,31 @@ QUIT_WORDS = {"quit", "exit", "q"}
 
 
 # ----------------------------------------------------------------------------
-# 1. Reading a sequence
+# 1. Loading a trained model
+# ----------------------------------------------------------------------------
+
+
+def load_trained_model(save_dir=runs.DEFAULT_OUTPUT, checkpoint=None):
+    """(model in eval mode, config, checkpoint path) of a run folder, or of the checkpoint named.
+
+    Which file: runs.find_checkpoint. Nothing beyond plain data and
+    argparse.Namespace is ever unpickled (weights_only=True).
+    """
+    checkpoint, config = runs.find_checkpoint(save_dir, checkpoint)
+    state_dict = runs.load_plain(checkpoint, "checkpoint")
+    try:
+        model = build_model(config)
+        model.load_state_dict(state_dict)
+    except Exception:
+        raise CheckpointError(
+            f"{checkpoint} does not fit the model described by the args.pt beside it "
+            "(was the folder reused by a run with another configuration?)"
+        ) from None
+    return model.eval(), config, checkpoint
+
+
+# ----------------------------------------------------------------------------
+# 2. Reading a sequence
 # ----------------------------------------------------------------------------
 
 
@@ -70,7 +96,7 @@ def parse_sequence(text, max_number):
 
 
 # ----------------------------------------------------------------------------
-# 2. Prediction
+# 3. Prediction
 # ----------------------------------------------------------------------------
 
 
@@ -109,7 +135,7 @@ def format_answer(record):
 
 
 # ----------------------------------------------------------------------------
-# 3. Sessions: interactive prompt, piped lines, one-shot
+# 4. Sessions: interactive prompt, piped lines, one-shot
 # ----------------------------------------------------------------------------
 
 
@@ -165,12 +191,12 @@ def describe(config, checkpoint):
 
 def list_runs(root):
     """A table of the runs under root: the one loaded by default is marked with *."""
-    runs = train_cls_rnn.find_runs(root)
-    if not runs:
+    found = runs.find_runs(root)
+    if not found:
         return f"no runs under {root}; train one with: python train_cls_rnn.py"
-    default = train_cls_rnn.newest_run(runs)["path"]
+    default = runs.newest_run(found)["path"]
     lines = [f"  {'run folder':<40} {'steps':>7} {'accuracy':>9}  finished"]
-    for info in reversed(runs):
+    for info in reversed(found):
         accuracy = "-" if info["accuracy"] is None else f"{100 * info['accuracy']:.1f}%"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["time"]))
         state = "" if info["finished"] else "  (not finished)"
@@ -185,14 +211,14 @@ def list_runs(root):
 def load_model(args):
     """The model the flags ask for: a checkpoint, a folder, or the newest run under ./output."""
     if args.checkpoint is None and args.save_dir is None:
-        runs = train_cls_rnn.find_runs(train_cls_rnn.DEFAULT_OUTPUT)
-        if runs:
-            return load_trained_model(train_cls_rnn.newest_run(runs)["path"])
-    return load_trained_model(args.save_dir or train_cls_rnn.DEFAULT_OUTPUT, args.checkpoint)
+        found = runs.find_runs(runs.DEFAULT_OUTPUT)
+        if found:
+            return load_trained_model(runs.newest_run(found)["path"])
+    return load_trained_model(args.save_dir or runs.DEFAULT_OUTPUT, args.checkpoint)
 
 
 # ----------------------------------------------------------------------------
-# 4. Command line
+# 5. Command line
 # ----------------------------------------------------------------------------
 
 
@@ -217,7 +243,7 @@ def main(argv=None):
     if hasattr(sys.stdin, "reconfigure"):  # undecodable bytes become an invalid line, not a crash
         sys.stdin.reconfigure(errors="replace")
     if args.list:
-        print(list_runs(args.save_dir or train_cls_rnn.DEFAULT_OUTPUT))
+        print(list_runs(args.save_dir or runs.DEFAULT_OUTPUT))
         return 0
     try:
         model, config, checkpoint = load_model(args)

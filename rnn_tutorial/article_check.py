@@ -21,14 +21,15 @@ import statistics
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+if __package__ in (None, ""):  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import article  # noqa: E402  (the article's scripts)
-import reproduce  # noqa: E402  (experiments and test sets)
-import sweep  # noqa: E402
 import train_cls_rnn  # noqa: E402
+from rnn_tutorial import article, scoring, sweep  # noqa: E402
+from rnn_tutorial.experiments import EXPERIMENTS, claim_words  # noqa: E402
+from rnn_tutorial.runs import list_checkpoints  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run_article_script(name, seed, flags, code):
@@ -39,12 +40,12 @@ def run_article_script(name, seed, flags, code):
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as save_dir:
         article.exec_training([*flags, "--save_dir", save_dir, "--save_every", "0"], code)
-        (step, checkpoint), = train_cls_rnn.list_checkpoints(save_dir)
+        (step, checkpoint), = list_checkpoints(save_dir)
         state_dict = torch.load(checkpoint, weights_only=True)
     config = vars(train_cls_rnn.parse_args([*flags, "--seed", str(seed)]))
     model = train_cls_rnn.build_model(config)
     model.load_state_dict(state_dict)
-    return {"run_name": name, "seed": seed, "steps": step, "flags": config, **reproduce.score(model.eval(), config)}
+    return {"run_name": name, "seed": seed, "steps": step, "flags": config, **scoring.score(model.eval(), config)}
 
 
 def describe_run(task, record):
@@ -53,7 +54,7 @@ def describe_run(task, record):
 
 def main():
     p = argparse.ArgumentParser(description="Run the article's own script and score it on our test sets.")
-    p.add_argument("--runs", nargs="+", choices=[n for n, (_, claim) in reproduce.EXPERIMENTS.items() if claim],
+    p.add_argument("--runs", nargs="+", choices=[n for n in EXPERIMENTS if claim_words(n)],
                    default=["baseline", "deeper_rnn", "sota_warmup"], metavar="NAME")
     p.add_argument("--article", default=article.DEFAULT_ARTICLE, help="article_zh.md with the appendix script")
     p.add_argument("--out", default=os.path.join(HERE, "article_check.json"))
@@ -62,12 +63,12 @@ def main():
     if not os.path.isfile(args.article):
         p.error(f"{args.article} not found")
     code = article.training_code(args.article)
-    tasks = [sweep.Task("article_check:run_article_script", name, seed, tuple(reproduce.EXPERIMENTS[name][0]),
-                        (("code", code),), reproduce.relative_cost(reproduce.EXPERIMENTS[name][0]))
+    tasks = [sweep.Task("rnn_tutorial.article_check:run_article_script", name, seed, tuple(EXPERIMENTS[name]),
+                        (("code", code),), scoring.relative_cost(EXPERIMENTS[name]))
              for name in args.runs for seed in args.seeds]
     result = sweep.run_sweep(tasks, sweep.RecordStore(args.records), describe_run, jobs=args.jobs,
                              scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
-    records = [{k: v for k, v in r.items() if k != "flags"} for r in reproduce.collect(tasks, result.records)]
+    records = [{k: v for k, v in r.items() if k != "flags"} for r in scoring.collect(tasks, result.records)]
     with open(args.out, "w") as f:
         json.dump({"command": "python rnn_tutorial/article_check.py " + " ".join(sys.argv[1:]), "runs": records},
                   f, indent=1)

@@ -26,15 +26,15 @@ import sys
 import tempfile
 import time
 
-import article  # the article's own scripts, and the stand-in SwanLab
+if __package__ in (None, ""):  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from rnn_tutorial import article  # noqa: E402  (the article's own scripts, and the stand-in SwanLab)
+from rnn_tutorial.experiments import EXPERIMENTS  # noqa: E402
 
 ROOT = article.ROOT
 DEFAULT_ARTICLE = article.DEFAULT_ARTICLE
-CONFIGS = {
-    "default": [],
-    "sota_warmup": ["--hidden_dim", "32", "--num_layers", "3", "--batch_size", "64",
-                    "--lr", "0.005", "--warmup_step", "2000"],
-}
+CONFIGS = {"default": EXPERIMENTS["baseline"], "sota_warmup": EXPERIMENTS["sota_warmup"]}
 
 
 # ---------------------------------------------------------------- workers
@@ -46,7 +46,6 @@ def ms_per_step(stamps):
 
 
 def run_ours(flags, steps):
-    sys.path.insert(0, ROOT)
     stamps = article.install_stopwatch_swanlab()
     import train_cls_rnn
 
@@ -57,7 +56,6 @@ def run_ours(flags, steps):
 
 
 def run_bare(flags, steps):
-    sys.path.insert(0, ROOT)
     import torch
     import train_cls_rnn as T
 
@@ -122,13 +120,12 @@ def measure_sweep(jobs, runs, steps):
     the gaps between one run and the next on a worker, closing the cluster);
     and waiting for the last run when runs of unequal length end apart.
     """
-    import reproduce
-    import sweep
+    from rnn_tutorial import scoring, sweep
 
-    tasks = reproduce.make_tasks(["baseline"], list(range(1, runs + 1)), total_steps=steps if steps != 20000 else None)
+    tasks = scoring.make_tasks(["baseline"], list(range(1, runs + 1)), total_steps=steps if steps != 20000 else None)
     with tempfile.TemporaryDirectory() as records:
         started_at = time.time()
-        result = sweep.run_sweep(tasks, sweep.RecordStore(records), reproduce.describe_run, jobs=jobs, progress="lines")
+        result = sweep.run_sweep(tasks, sweep.RecordStore(records), scoring.describe_run, jobs=jobs, progress="lines")
         ended_at = time.time()
     by_worker = {}
     for env in (record["env"] for record in result.records.values()):

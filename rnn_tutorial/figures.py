@@ -21,13 +21,16 @@ matplotlib.use("Agg")  # files only, no window
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+if __package__ in (None, ""):  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
 
 import train_cls_rnn  # noqa: E402
+from rnn_tutorial.experiments import ARTICLE_SIX, claimed_level  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 SEQ_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52"]
 PAD_COLOR = "#D9D9D9"
@@ -250,23 +253,18 @@ def draw_early_loss(results, path, names=("sota", "sota_warmup"), until=6000):
 # Study (study.py): luck, the ablation, inside
 # ----------------------------------------------------------------------------
 
-# the accuracy each of the article's six experiments claims (None: a comparison, not a level)
-CLAIMED = {"baseline": 0.75, "large_batch": None, "large_batch_lr5e-3": 0.91, "deeper_rnn": 0.97,
-           "sota": 0.99, "sota_warmup": 1.0}
-
-
 def draw_luck(study, path):
     """One dot per seed per experiment; the article's claimed level as a red bar."""
     runs = study["luck"]["runs"]
-    names = [n for n in CLAIMED if any(r["run_name"] == n for r in runs)]
+    names = [n for n in ARTICLE_SIX if any(r["run_name"] == n for r in runs)]
     fig, ax = plt.subplots(figsize=(9, 4.2))
     for x, name in enumerate(names):
         mine = sorted((r for r in runs if r["run_name"] == name), key=lambda r: r["seed"])
         jitter = [((r["seed"] * 37) % 11 - 5) / 25 for r in mine]
         colors = ["#2E86C1" if r["converged"] else "#7F8C8D" for r in mine]
         ax.scatter([x + j for j in jitter], [r["test_accuracy"] for r in mine], s=18, c=colors, zorder=3)
-        if CLAIMED[name] is not None:
-            ax.plot([x - 0.35, x + 0.35], [CLAIMED[name]] * 2, color="#C0392B", lw=2.5, zorder=2,
+        if claimed_level(name) is not None:
+            ax.plot([x - 0.35, x + 0.35], [claimed_level(name)] * 2, color="#C0392B", lw=2.5, zorder=2,
                     label="the article's claim" if x == 0 else None)
     ax.axhline(0.99, color="grey", ls=":", lw=1)
     ax.text(len(names) - 0.5, 0.99, " 99%", va="center", fontsize=8, color="grey")

@@ -14,30 +14,11 @@ Two views of one run, computed by one sweep runner (look_inside):
 study.py runs it for a few working and failing seeds; figures.py draws it.
 """
 
-import os
-import sys
+import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-
-import torch  # noqa: E402
-from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
-
-import reproduce  # noqa: E402  (training and test sets)
+from rnn_tutorial import scoring
 
 PCA_SEQUENCES = 1_500
-
-
-@torch.inference_mode()
-def final_hidden_states(model, inputs, lengths):
-    """h_n of the last layer, (batch, hidden), for a padded batch sorted by decreasing length."""
-    model.eval()
-    packed = pack_padded_sequence(model.embedding(inputs), lengths, batch_first=True, enforce_sorted=True)
-    _, h_n = model.rnn(packed)
-    if isinstance(h_n, tuple):  # LSTM: (h_n, c_n)
-        h_n = h_n[0]
-    return h_n[-1]
 
 
 def principal_components(states, labels, k=3):
@@ -70,13 +51,15 @@ def cluster_separation(points, labels):
 
 def look_inside(name, seed, flags):
     """Sweep runner: train one run; return its residue curves and its hidden states in 3 PCA dimensions."""
-    result = reproduce.train_run(name, seed, flags)
+    result = scoring.train_run(name, seed, flags)
     model, config = result["model"], result["config"]
-    inputs, lengths, targets = reproduce.test_set(config["min_seq_len"], config["max_seq_len"],
-                                                  reproduce.TEST_SAMPLES, config["max_number"])
+    inputs, lengths, targets = scoring.test_set(config["min_seq_len"], config["max_seq_len"],
+                                                scoring.TEST_SAMPLES, config["max_number"])
     every = torch.arange(0, len(targets), len(targets) // PCA_SEQUENCES)[:PCA_SEQUENCES]  # all lengths, still sorted
     inputs, lengths, targets = inputs[every], lengths[every], targets[every]
-    points, explained, share_of_all = principal_components(final_hidden_states(model, inputs, lengths), targets)
+    with torch.inference_mode():
+        states = model.eval().final_hidden(inputs, lengths, lengths_sorted=True)
+    points, explained, share_of_all = principal_components(states, targets)
     curve_keys = ("step", "accuracy", "accuracy_mod2", "accuracy_mod5", "eval_loss")
     return {
         "run_name": name,
@@ -91,5 +74,5 @@ def look_inside(name, seed, flags):
             "explained_variance": [round(x, 4) for x in explained],
             "share_of_all_variance": round(share_of_all, 4),
         },
-        **reproduce.score(model, config),
+        **scoring.score(model, config),
     }

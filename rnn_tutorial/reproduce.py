@@ -1,9 +1,9 @@
 """Re-run the article's experiments over several seeds and record what reproduces.
 
-Every run calls train() from train_cls_rnn.py with the article's exact flags,
-then scores the final model on fixed test sets: 10,000 sequences at the trained
-lengths, and 1,000 sequences at each length from 1 to 50 (to see how far it
-extrapolates). The runs go through the sweep engine (sweep.py, on Dask): each
+Every run calls train() from train_cls_rnn.py with the article's exact flags
+(experiments.py), then scores the final model on fixed test sets: 10,000
+sequences at the trained lengths, and 1,000 sequences at each length from 1 to
+50 (scoring.py). The runs go through the sweep engine (sweep.py, on Dask): each
 finished run is recorded at once under rnn_tutorial/records/reproduce/, and the
 same command again only runs what is missing. OUT/results.json and the tables
 are then built from the records, and the figures from results.json.
@@ -24,168 +24,23 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 
+if __package__ in (None, ""):  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import train_cls_rnn  # noqa: E402
+from rnn_tutorial import sweep  # noqa: E402  (the one sweep engine)
+from rnn_tutorial.experiments import EXPERIMENTS, claim_words  # noqa: E402
+from rnn_tutorial.scoring import (CONVERGED, PER_LENGTH_SAMPLES, TEST_SAMPLES,  # noqa: E402
+                                  accuracy_at_article_lengths, collect, describe_run, first_step_reaching, make_tasks)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-
-import sweep  # noqa: E402  (the one sweep engine)
-import train_cls_rnn  # noqa: E402  (the one definition of data, model and training)
-
-SOTA = ["--hidden_dim", "32", "--num_layers", "3", "--batch_size", "64", "--lr", "0.005"]
-
-RECIPE = ["--hidden_dim", "128", "--num_layers", "1", "--lr", "0.002", "--warmup_step", "2000",
-          "--min_seq_len", "1", "--max_seq_len", "10"]  # one wide layer, lengths 1-10 (README section 6)
-
-# name: (flags, what the article claims; None for runs beyond the article)
-EXPERIMENTS = {
-    "baseline": ([], "about 75%, with a sudden jump near step 4k"),
-    "large_batch": (["--batch_size", "64"], "smoother loss, lower accuracy than baseline"),
-    "large_batch_lr5e-3": (["--batch_size", "64", "--lr", "0.005"], "91%"),
-    "deeper_rnn": (["--hidden_dim", "32", "--num_layers", "3"], "97-99%"),
-    "sota": (SOTA, "unstable: 1 of 3 runs converged"),
-    "sota_warmup": (SOTA + ["--warmup_step", "2000"], "100%, 3 of 3 converge; right beyond length 10"),
-    "sota_clip": (SOTA + ["--grad_clip", "1.0"], None),
-    "sota_gru": (SOTA + ["--rnn_type", "gru"], None),
-    "sota_lstm": (SOTA + ["--rnn_type", "lstm"], None),
-    # the recipes of the study (study.py): at the article's budget of sequences, with a gated cell; the
-    # best found with the article's cell (every seed right at lengths 2-5, not every seed beyond 20);
-    # and that one with twice the batch (twice the sequences)
-    "reliable": (RECIPE + ["--batch_size", "64", "--rnn_type", "gru"], None),
-    "reliable_rnn": (RECIPE + ["--batch_size", "64"], None),
-    "reliable_rnn_b128": (RECIPE + ["--batch_size", "128"], None),
-}
-
-TEST_SAMPLES = 10_000  # at the trained lengths
-PER_LENGTH_SAMPLES = 1_000  # at each length 1..MAX_TEST_LENGTH
-MAX_TEST_LENGTH = 50
-LENGTH_BUCKETS = [(6, 10), (11, 20), (21, 50)]
-CONVERGED = 0.99
-TEST_SEED = 3_000_017  # test sets: fixed, and apart from training and periodic evaluation
-
-
-# ----------------------------------------------------------------------------
-# One run
-# ----------------------------------------------------------------------------
-
-_test_sets = {}
-
-
-def test_set(min_len, max_len, num_samples, max_number):
-    key = (min_len, max_len, num_samples, max_number)
-    if key not in _test_sets:  # built once per worker process
-        _test_sets[key] = train_cls_rnn.make_eval_set(
-            num_samples, min_len, max_len, max_number, seed=TEST_SEED + 1000 * min_len + max_len
-        )
-    return _test_sets[key]
-
-
-def score(model, config):
-    """Final accuracy at the trained lengths, at each length 1..50, and per longer bucket."""
-    device = train_cls_rnn.resolve_device(config.get("device", "cpu"))
-    lo, hi, n = config["min_seq_len"], config["max_seq_len"], config["max_number"]
-    test_accuracy = train_cls_rnn.evaluate(model, test_set(lo, hi, TEST_SAMPLES, n), device)["accuracy"]
-    by_length = {
-        length: train_cls_rnn.evaluate(model, test_set(length, length, PER_LENGTH_SAMPLES, n), device)["accuracy"]
-        for length in range(1, MAX_TEST_LENGTH + 1)
-    }
-    return {
-        "test_accuracy": test_accuracy,
-        "accuracy_by_length": {str(k): v for k, v in by_length.items()},
-        "accuracy_longer": {
-            f"{a}-{b}": statistics.fmean(by_length[k] for k in range(a, b + 1)) for a, b in LENGTH_BUCKETS
-        },
-        "converged": test_accuracy >= CONVERGED,
-    }
-
-
-def train_run(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog"):
-    """train() one run (the experiment's flags plus a seed); checkpoints go to a temporary folder."""
-    with tempfile.TemporaryDirectory() as save_dir:
-        argv = list(flags) + [
-            "--seed", str(seed), "--run_name", f"{name}-seed{seed}", "--save_dir", save_dir,
-            "--save_every", "0", "--swanlab_mode", swanlab_mode, "--swanlab_dir", swanlab_dir,
-            "--swanlab_project", "tutorial_with_rnn_reproduce",
-        ]
-        result = train_cls_rnn.train(train_cls_rnn.parse_args(argv), progress="none")
-    if result["interrupted"]:  # never record half a run as a finished one
-        raise RuntimeError(f"{name} seed {seed} was interrupted at step {result['steps']}")
-    return result
-
-
-def run_one(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog"):
-    """Sweep runner: train one run and score it; returns its record."""
-    result = train_run(name, seed, flags, swanlab_mode, swanlab_dir)
-    model, config = result["model"], result["config"]
-    scores = score(model, config)
-    flags_only = {k: v for k, v in config.items() if k not in ("save_dir", "swanlab_dir", "swanlab_mode")}
-    return {
-        "run_name": name,
-        "seed": seed,
-        "flags": flags_only,
-        "wall_time_s": round(result["wall_time_s"], 2),
-        "eval_curve": [
-            {"step": r["step"], "loss": r["eval_loss"], "accuracy": r["accuracy"], "accuracy_long": r["accuracy_long"]}
-            for r in result["history"]
-        ],
-        "train_curve": result["train_curve"],
-        **scores,
-    }
-
-
-def experiment_flags(name, total_steps=None, experiments=None):
-    flags, _ = (experiments or EXPERIMENTS)[name]
-    return tuple(flags) + (("--total_steps", str(total_steps)) if total_steps else ())
-
-
-def relative_cost(flags):
-    """Rough cost of a run, to start the longest ones first."""
-    config = train_cls_rnn.build_parser().parse_args(list(flags))
-    cell = {"rnn": 1, "gru": 3, "lstm": 3}[config.rnn_type]
-    return (config.total_steps * cell * config.num_layers * (1 + config.batch_size / 32)
-            * (config.min_seq_len + config.max_seq_len) * (1 + config.hidden_dim / 64))
-
-
-def make_tasks(names, seeds, total_steps=None, swanlab_mode="disabled", swanlab_dir="./swanlog", experiments=None):
-    """One sweep Task per (experiment, seed), run by run_one()."""
-    options = (("swanlab_mode", swanlab_mode), ("swanlab_dir", swanlab_dir))
-    tasks = []
-    for name in names:
-        flags = experiment_flags(name, total_steps, experiments)
-        tasks += [sweep.Task("reproduce:run_one", name, seed, flags, options, relative_cost(flags)) for seed in seeds]
-    return tasks
-
-
-def describe_run(task, record):
-    """The line shown when a run finishes."""
-    return (f"{task.name:<20} seed {task.seed:<4} {100 * record['test_accuracy']:5.1f}% "
-            f"(lengths 21-50: {100 * record['accuracy_longer']['21-50']:.1f}%) in {record['wall_time_s']:.0f} s")
-
-
-def collect(tasks, records):
-    """results.json's runs: each task's record under the task's name, in task order."""
-    return [{**records[t], "run_name": t.name} for t in tasks if t in records]
 
 
 # ----------------------------------------------------------------------------
 # Summary table (markdown), from results.json records
 # ----------------------------------------------------------------------------
-
-
-def accuracy_at_article_lengths(record):
-    """Accuracy at the article's lengths 2-5: the 10,000-sequence test set for runs trained on 2-5,
-    else the mean of the 1,000-sequence sets of lengths 2, 3, 4 and 5 (4,000 sequences)."""
-    flags = record["flags"]
-    if (flags["min_seq_len"], flags["max_seq_len"]) == (2, 5):
-        return record["test_accuracy"]
-    return statistics.fmean(record["accuracy_by_length"][str(n)] for n in range(2, 6))
-
-
-def first_step_reaching(record, accuracy):
-    """The first evaluation step at which a run's accuracy reached the given level, or None."""
-    return next((p["step"] for p in record["eval_curve"] if p["accuracy"] >= accuracy), None)
 
 
 def summary_rows(records):
@@ -200,7 +55,7 @@ def summary_rows(records):
         longer = {b: statistics.fmean(r["accuracy_longer"][b] for r in runs) for b in runs[0]["accuracy_longer"]}
         rows.append({
             "run_name": name,
-            "claim": EXPERIMENTS[name][1] or "(not in the article)",
+            "claim": claim_words(name) or "(not in the article)",
             "mean": statistics.fmean(accs),
             "std": std,
             "seeds": [(r["seed"], r["test_accuracy"]) for r in runs],
@@ -292,7 +147,7 @@ def parse_args(argv=None):
     sweep.add_sweep_arguments(p)
     args = sweep.check_sweep_arguments(p, p.parse_args(argv))
     for name in args.runs if args.total_steps is not None else []:
-        run_args = train_cls_rnn.parse_args(EXPERIMENTS[name][0])
+        run_args = train_cls_rnn.parse_args(EXPERIMENTS[name])
         if args.total_steps <= run_args.warmup_step:
             p.error(f"--total_steps must exceed the {run_args.warmup_step} warmup steps of {name}")
     return args
@@ -357,7 +212,7 @@ def main(argv=None):
     print_tables(runs)
     print(f"\nwrote {path} ({len(runs)} runs; {result.new} of them trained now, in {time.perf_counter() - start:.0f} s)")
     if not args.no_figures and runs:
-        from figures import draw_all  # rnn_tutorial/figures.py
+        from rnn_tutorial.figures import draw_all
 
         for figure in draw_all(path, args.out):
             print(f"wrote {figure}")

@@ -15,36 +15,28 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+if __package__ in (None, ""):  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-import reproduce  # noqa: E402  (experiments, training and test sets)
-import sweep  # noqa: E402
-
-
-def residue_accuracies(model, test_set, modulus):
-    """Accuracy of the answer itself and of its residue modulo each proper divisor of the modulus."""
-    inputs, lengths, targets = test_set
-    with torch.inference_mode():
-        predictions = model.eval()(inputs, lengths, lengths_sorted=True).argmax(dim=1)
-    scores = {modulus: (predictions == targets).float().mean().item()}
-    for d in range(2, modulus):
-        if modulus % d == 0:
-            scores[d] = (predictions % d == targets % d).float().mean().item()
-    return scores
+import train_cls_rnn  # noqa: E402
+from rnn_tutorial import scoring, sweep  # noqa: E402
+from rnn_tutorial.experiments import EXPERIMENTS  # noqa: E402
 
 
 def score_residues(name, seed, flags):
-    """Sweep runner: train one run, score it modulo the divisors of the modulus."""
-    result = reproduce.train_run(name, seed, flags)
+    """Sweep runner: train one run, score it modulo the modulus and each of its proper divisors."""
+    result = scoring.train_run(name, seed, flags)
     config = result["config"]
-    test_set = reproduce.test_set(config["min_seq_len"], config["max_seq_len"], reproduce.TEST_SAMPLES,
-                                  config["max_number"])
-    scores = residue_accuracies(result["model"], test_set, config["max_number"] + 1)
-    return {"run_name": name, "seed": seed, "flags": config, "residues": {str(d): a for d, a in scores.items()}}
+    modulus = config["max_number"] + 1
+    test_set = scoring.test_set(config["min_seq_len"], config["max_seq_len"], scoring.TEST_SAMPLES,
+                                config["max_number"])
+    scores = train_cls_rnn.evaluate(result["model"], test_set, torch.device("cpu"),
+                                    divisors=train_cls_rnn.proper_divisors(modulus))
+    residues = {str(modulus): scores["accuracy"]}
+    residues.update({str(d): scores[f"accuracy_mod{d}"] for d in train_cls_rnn.proper_divisors(modulus)})
+    return {"run_name": name, "seed": seed, "flags": config, "residues": residues}
 
 
 def describe_run(task, record):
@@ -54,11 +46,11 @@ def describe_run(task, record):
 
 def main():
     p = argparse.ArgumentParser(description="Score trained models modulo the divisors of the modulus.")
-    p.add_argument("--run", choices=list(reproduce.EXPERIMENTS), default="deeper_rnn")
+    p.add_argument("--run", choices=list(EXPERIMENTS), default="deeper_rnn")
     sweep.add_sweep_arguments(p, seeds_default="1 3")
     args = sweep.check_sweep_arguments(p, p.parse_args())
-    flags = tuple(reproduce.EXPERIMENTS[args.run][0])
-    tasks = [sweep.Task("residues:score_residues", args.run, seed, flags) for seed in args.seeds]
+    flags = tuple(EXPERIMENTS[args.run])
+    tasks = [sweep.Task("rnn_tutorial.residues:score_residues", args.run, seed, flags) for seed in args.seeds]
     result = sweep.run_sweep(tasks, sweep.RecordStore(args.records), describe_run, jobs=args.jobs,
                              scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
     done = [t for t in tasks if t in result.records]

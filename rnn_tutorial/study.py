@@ -28,34 +28,19 @@ import os
 import statistics
 import sys
 
+if __package__ in (None, ""):  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from rnn_tutorial import inside, scoring, sweep  # noqa: E402
+from rnn_tutorial.experiments import ABLATION, ARTICLE_SIX, CLAIMS, EXPERIMENTS, INSIDE, PILOTS  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-
-import inside  # noqa: E402  (the view from inside)
-import reproduce  # noqa: E402  (experiments, the run-and-score runner, tables)
-import sweep  # noqa: E402
-
 STUDY_JSON = os.path.join(HERE, "study.json")
-ARTICLE_SIX = ["baseline", "large_batch", "large_batch_lr5e-3", "deeper_rnn", "sota", "sota_warmup"]
 
 
 # ----------------------------------------------------------------------------
 # 1. How lucky was the article?
 # ----------------------------------------------------------------------------
-
-# (experiment, the article's words, which runs count as reaching it, (the article's runs, how many reached it))
-CLAIMS = [
-    ("baseline", "about 75%", lambda r, base: r["test_accuracy"] >= 0.75, (1, 1)),
-    ("large_batch", "lower accuracy than the baseline",
-     lambda r, base: r["test_accuracy"] < base[r["seed"]]["test_accuracy"], (1, 1)),
-    ("large_batch_lr5e-3", "91%", lambda r, base: r["test_accuracy"] >= 0.91, (1, 1)),
-    ("deeper_rnn", "97-99%", lambda r, base: r["test_accuracy"] >= 0.97, (1, 1)),
-    ("sota", "converges in 1 run of 3", lambda r, base: r["converged"], (3, 1)),
-    ("sota_warmup", "converges in 3 runs of 3", lambda r, base: r["converged"], (3, 3)),
-    ("sota_warmup", "right beyond length 10 (≥ 90% at lengths 11-20)",
-     lambda r, base: r["accuracy_longer"]["11-20"] >= 0.90, (1, 1)),
-]
 
 
 def wilson_interval(k, n, z=1.96):
@@ -74,17 +59,20 @@ def claim_rows(runs):
     for r in runs:
         by_name.setdefault(r["run_name"], {})[r["seed"]] = r
     rows = []
-    for name, words, reached, (article_runs, article_hits) in CLAIMS:
+    for claim in CLAIMS:
+        if claim.reached is None:  # said, not measured seed by seed (see reproduce.py's tables)
+            continue
+        name, (article_runs, article_hits) = claim.experiment, claim.article
         seeds = by_name.get(name, {})
         if name == "large_batch":  # compared seed by seed with the baseline
             seeds = {s: r for s, r in seeds.items() if s in by_name.get("baseline", {})}
         if not seeds:
             continue
-        k = sum(bool(reached(r, by_name.get("baseline", {}))) for r in seeds.values())
+        k = sum(bool(claim.reached(r, by_name.get("baseline", {}))) for r in seeds.values())
         low, high = wilson_interval(k, len(seeds))
         p = k / len(seeds)
         chance = math.comb(article_runs, article_hits) * p**article_hits * (1 - p) ** (article_runs - article_hits)
-        rows.append({"run_name": name, "claim": words, "k": k, "n": len(seeds), "low": low, "high": high,
+        rows.append({"run_name": name, "claim": claim.words, "k": k, "n": len(seeds), "low": low, "high": high,
                      "article_chance": chance,
                      "verdict": verdict(k, len(seeds), low, high, article_hits / article_runs)})
     return rows
@@ -114,75 +102,17 @@ def claims_table(rows):
 # ----------------------------------------------------------------------------
 
 
-def with_flags(base, **changes):
-    """The flag list base with some flags set (added or replaced): with_flags(f, lr="0.002")."""
-    values, order = {}, []
-    for i in range(0, len(base), 2):
-        values[base[i]] = base[i + 1]
-        order.append(base[i])
-    for key, value in changes.items():
-        flag = f"--{key}"
-        if flag not in values:
-            order.append(flag)
-        values[flag] = str(value)
-    return [item for flag in order for item in (flag, values[flag])]
-
-
-SW = reproduce.EXPERIMENTS["sota_warmup"][0]
-RNN = reproduce.EXPERIMENTS["reliable_rnn"][0]
-
-# row label: (flags, what the row changes). Every row is one command:
-#   python train_cls_rnn.py <flags> --seed N
-ABLATION = {
-    "sota_warmup": (SW, "the article's best recipe: the base of the rows below"),
-    "steps 40000": (with_flags(SW, total_steps=40000), "twice as long (twice the sequences)"),
-    "cosine ends at min_lr": (with_flags(SW, cosine_span="after_warmup"), "the article's schedule quirk fixed"),
-    "warmup 100 (= sota)": (with_flags(SW, warmup_step=100), "the default warmup instead of 2000 steps"),
-    "warmup 500": (with_flags(SW, warmup_step=500), "a shorter warmup"),
-    "lr 0.002": (with_flags(SW, lr=0.002), "a lower peak learning rate"),
-    "batch 16": (with_flags(SW, batch_size=16), "a quarter of the batch (and of the sequences)"),
-    "grad clip 1.0": (with_flags(SW, grad_clip=1.0), "gradient norm clipped at 1"),
-    "orthogonal init": (with_flags(SW, init="orthogonal"), "orthogonal hidden-to-hidden weights"),
-    "gru": (with_flags(SW, rnn_type="gru"), "a gated cell"),
-    "hidden 128, 1 layer": (with_flags(SW, hidden_dim=128, num_layers=1), "one wide layer instead of 3 x 32"),
-    "lengths 1-5": (with_flags(SW, min_seq_len=1), "one-digit sequences added"),
-    "lengths 2-10": (with_flags(SW, max_seq_len=10), "longer sequences added"),
-    "lengths 1-10": (with_flags(SW, min_seq_len=1, max_seq_len=10), "both"),
-    "reliable_rnn": (RNN, "1 x 128, lr 0.002, lengths 1-10: the base of the rows below"),
-    "reliable_rnn, lengths 2-5": (with_flags(RNN, min_seq_len=2, max_seq_len=5), "on the article's lengths"),
-    "reliable_rnn, lengths 1-5": (with_flags(RNN, max_seq_len=5), "without lengths 6-10"),
-    "reliable_rnn, lengths 2-10": (with_flags(RNN, min_seq_len=2), "without one-digit sequences"),
-    "reliable_rnn, hidden 32": (with_flags(RNN, hidden_dim=32), "a narrow layer"),
-    "reliable_rnn, 3 layers of 32": (with_flags(RNN, hidden_dim=32, num_layers=3), "the article's network"),
-    "reliable_rnn, lr 0.005": (with_flags(RNN, lr=0.005), "the article's learning rate"),
-    "reliable_rnn, warmup 100": (with_flags(RNN, warmup_step=100), "without the long warmup"),
-    "reliable_rnn, orthogonal init": (with_flags(RNN, init="orthogonal"), "orthogonal hidden-to-hidden weights"),
-    "reliable_rnn, steps 40000 (2x)": (with_flags(RNN, total_steps=40000), "twice as long: twice the sequences"),
-    "reliable_rnn, batch 128 (2x)": (with_flags(RNN, batch_size=128), "twice the batch: twice the sequences"),
-    "reliable_rnn, gru = reliable": (with_flags(RNN, rnn_type="gru"), "a gated cell (GRU)"),
-    "reliable_rnn, lengths 1-20": (with_flags(RNN, max_seq_len=20), "lengths 1-20 (the same number of sequences)"),
-    "reliable_rnn, then lengths 1-30": (with_flags(RNN, curriculum_max_len=30, curriculum_step=10000),
-                               "then lengths 1-30 from step 10k (a curriculum)"),
-}
-
-
-# Rows tried only on seeds where reliable_rnn extrapolates worst (long runs, and none did better there):
-# `ablation` runs them on these seeds, and on others only when --seeds names them.
-PILOTS = {"reliable_rnn, steps 40000 (2x)": [6, 7], "reliable_rnn, lengths 1-20": [6, 7],
-          "reliable_rnn, then lengths 1-30": [6, 12]}
-
-
 def ablation_tasks(rows, seeds, seeds_given=False):
-    experiments = {label: (flags, None) for label, (flags, _) in ABLATION.items()}
+    experiments = {label: flags for label, (flags, _) in ABLATION.items()}
     tasks = []
     for row in rows:
         row_seeds = PILOTS[row] if row in PILOTS and not seeds_given else seeds
-        tasks += reproduce.make_tasks([row], row_seeds, experiments=experiments)
+        tasks += scoring.make_tasks([row], row_seeds, experiments=experiments)
     return tasks
 
 
 def steps_to(record, level=0.99):
-    step = reproduce.first_step_reaching(record, level)
+    step = scoring.first_step_reaching(record, level)
     return math.inf if step is None else step
 
 
@@ -196,8 +126,8 @@ def ablation_rows(runs):
         rows.append({
             "row": label, "change": change, "command": "python train_cls_rnn.py " + " ".join(flags),
             "seeds": len(mine), "converged": sum(r["converged"] for r in mine),  # at the trained lengths
-            "converged_2_5": sum(reproduce.accuracy_at_article_lengths(r) >= reproduce.CONVERGED for r in mine),
-            "extrapolating": sum(r["accuracy_longer"]["21-50"] >= reproduce.CONVERGED for r in mine),
+            "converged_2_5": sum(scoring.accuracy_at_article_lengths(r) >= scoring.CONVERGED for r in mine),
+            "extrapolating": sum(r["accuracy_longer"]["21-50"] >= scoring.CONVERGED for r in mine),
             "mean_accuracy": statistics.fmean(r["test_accuracy"] for r in mine),
             "accuracy_21_50": statistics.fmean(r["accuracy_longer"]["21-50"] for r in mine),
             "min_accuracy_21_50": min(r["accuracy_longer"]["21-50"] for r in mine),
@@ -229,14 +159,9 @@ def ablation_table(rows, full=10):
 # 3. Inside: a few working and failing runs
 # ----------------------------------------------------------------------------
 
-# (experiment, seed): chosen from the luck and reproduce results as examples of each outcome
-INSIDE = [("deeper_rnn", 1), ("deeper_rnn", 3), ("sota_warmup", 2), ("sota_warmup", 3), ("reliable_rnn", 1),
-          ("reliable_rnn_b128", 1), ("reliable", 1)]
-
-
 def inside_tasks():
-    return [sweep.Task("inside:look_inside", name, seed, reproduce.experiment_flags(name), (),
-                       reproduce.relative_cost(reproduce.EXPERIMENTS[name][0])) for name, seed in INSIDE]
+    return [sweep.Task("rnn_tutorial.inside:look_inside", name, seed, scoring.experiment_flags(name), (),
+                       scoring.relative_cost(EXPERIMENTS[name])) for name, seed in INSIDE]
 
 
 def describe_inside(task, record):
@@ -266,11 +191,11 @@ def save_study(study):
 def run_part(part, args, store):
     """Train what the part needs (or, with table, only read the records); return its study.json entry."""
     if part == "luck":
-        tasks = reproduce.make_tasks(ARTICLE_SIX, args.seeds)
-        describe = reproduce.describe_run
+        tasks = scoring.make_tasks(ARTICLE_SIX, args.seeds)
+        describe = scoring.describe_run
     elif part == "ablation":
         tasks = ablation_tasks(args.rows, args.seeds, args.seeds_given)
-        describe = reproduce.describe_run
+        describe = scoring.describe_run
     else:
         tasks = inside_tasks()
         describe = describe_inside
@@ -283,7 +208,7 @@ def run_part(part, args, store):
     if part == "ablation":  # the table shows every row recorded so far, not only the rows run now
         tasks = ablation_tasks(list(ABLATION), args.seeds, args.seeds_given)
         result.records.update({t: r for t in tasks if t not in result.records and (r := store.load(t)) is not None})
-    runs = reproduce.collect(tasks, result.records)
+    runs = scoring.collect(tasks, result.records)
     if part == "luck":
         light = [{k: r[k] for k in ("run_name", "seed", "test_accuracy", "converged", "accuracy_longer")}
                  for r in runs]

@@ -1,12 +1,13 @@
 """Run many training runs on Dask, and keep every finished one on disk.
 
-The one sweep helper of the project: reproduce.py, study.py, residues.py and
-article_check.py describe their runs as Tasks and hand them to run_sweep().
+The one sweep helper of the project: reproduce.py, study.py, residues.py,
+article_check.py and audit.py describe their runs as Tasks and hand them to
+run_sweep().
 
 - Engine: Dask's distributed scheduler. By default a local cluster of --jobs
   worker processes (one thread, one torch thread each) on 127.0.0.1, closed at
   the end; --scheduler tcp://HOST:8786 joins a running cluster instead, and the
-  project's code is uploaded to its workers (Client.upload_file).
+  project's code is uploaded to it as a zip archive (Dask's UploadFile).
 - Nothing finished is lost: each run's record is written to its own JSON file
   the moment it finishes (records/<kind>/<flags>/seed<N>.json). The same
   command again skips the recorded runs; --fresh runs them again.
@@ -18,8 +19,8 @@ Sections: 1. seeds  2. tasks and their identity  3. the record store
           4. the cluster  5. running a sweep  6. command-line flags
 """
 
-import argparse
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -30,12 +31,10 @@ import time
 
 from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile, WorkerPlugin
 
+from rnn_tutorial.console import Progress, one_line_error
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-for path in (ROOT, HERE):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
 DEFAULT_RECORDS = os.path.join(HERE, "records")
 
 
@@ -85,10 +84,10 @@ OUTPUT_FLAGS = {"save_dir", "overwrite", "run_name", "save_every", "swanlab_mode
 class Task:
     """One run: `name` labels it in tables; `flags` + `seed` (for train_cls_rnn.py) say what is trained.
 
-    kind: the runner, as "module:function", called on a worker as
-    function(name=..., seed=..., flags=[...], **options); its module name is
-    also the record folder. Two tasks of one kind with the same identity are
-    the same run, whatever their name.
+    kind: the runner, as "package.module:function", called on a worker as
+    function(name=..., seed=..., flags=[...], **options). folder: where its
+    records go (default: the module's own name). Two tasks of one kind with the
+    same identity are the same run, whatever their name.
     """
 
     kind: str
@@ -97,6 +96,7 @@ class Task:
     flags: tuple = ()
     options: tuple = ()  # (key, value) pairs passed to the runner, e.g. the article's script text
     cost: float = 1.0  # relative, to start the longest runs first
+    folder: str = ""  # the record folder, when it is not the runner's module name
 
     def payload(self):
         return {"name": self.name, "seed": self.seed, "flags": list(self.flags), **dict(self.options)}
@@ -108,24 +108,31 @@ def identity(config):
     Missing keys count as defaults, so records written before a new flag was
     added still match runs that leave that flag at its default.
     """
-    import train_cls_rnn
-
-    defaults = vars(train_cls_rnn.build_parser().parse_args([]))
+    defaults = default_flags()
     kept = {k: v for k, v in config.items() if k not in OUTPUT_FLAGS and k in defaults and v != defaults[k]}
     kept["seed"] = config.get("seed", defaults["seed"])
     return kept
 
 
+@functools.cache
+def default_flags():
+    """train_cls_rnn.py's defaults (built once: a parser costs milliseconds, and identity() runs per record)."""
+    import train_cls_rnn
+
+    return vars(train_cls_rnn.build_parser().parse_args([]))
+
+
 def task_config(task):
     """The full train_cls_rnn.py config of a task (ValueError if its flags are refused)."""
     import train_cls_rnn
+    from rnn_tutorial.limits import config_error
 
     parser = train_cls_rnn.build_parser()
     try:
         args = parser.parse_args([*task.flags, "--seed", str(task.seed)])
     except SystemExit:
         raise ValueError(f"{task.name}: train_cls_rnn.py refuses the flags {' '.join(task.flags)}") from None
-    error = train_cls_rnn.config_error(args)
+    error = config_error(args)
     if error:
         raise ValueError(f"{task.name}: {error}")
     return vars(args)
@@ -149,8 +156,8 @@ class RecordStore:
         self.root = root
 
     def path(self, task):
-        kind = task.kind.split(":")[0]
-        return os.path.join(self.root, kind, flags_slug(task_config(task)), f"seed{task.seed}.json")
+        folder = task.folder or task.kind.split(":")[0].rsplit(".", 1)[-1]
+        return os.path.join(self.root, folder, flags_slug(task_config(task)), f"seed{task.seed}.json")
 
     def load(self, task):
         """The record of this run, or None if it was never finished (or its file cannot be read)."""
@@ -167,11 +174,11 @@ class RecordStore:
 
     def save(self, task, record):
         """Write to a temporary file, then rename: a stop never leaves half a record."""
-        import train_cls_rnn
+        from rnn_tutorial.runs import write_json_atomic  # imports torch: not at the top, which the scheduler reads
 
         path = self.path(task)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        train_cls_rnn.write_json_atomic(record, path, separators=(",", ":"))
+        write_json_atomic(record, path, separators=(",", ":"))
         return path
 
 
@@ -180,10 +187,29 @@ class RecordStore:
 # ----------------------------------------------------------------------------
 
 
-def project_files():
-    """The code a worker needs to run any task: train_cls_rnn.py and the rnn_tutorial modules."""
-    names = sorted(n for n in os.listdir(HERE) if n.endswith(".py"))
-    return [os.path.join(ROOT, "train_cls_rnn.py")] + [os.path.join(HERE, n) for n in names]
+def code_archives(folder):
+    """The project's code as zip archives for a remote cluster: (the workers', the scheduler's).
+
+    Workers get the rnn_tutorial package and train_cls_rnn.py; the scheduler, which
+    only unpickles each task's reference to execute(), gets the package alone (so it
+    never imports torch). Each name holds a hash of its contents, so a changed
+    checkout never meets a worker's cached copy of the old one.
+    """
+    import hashlib
+    import zipfile
+
+    package = [(os.path.join(HERE, n), f"rnn_tutorial/{n}") for n in sorted(os.listdir(HERE)) if n.endswith(".py")]
+    script = [(os.path.join(ROOT, "train_cls_rnn.py"), "train_cls_rnn.py")]
+    archives = []
+    for who, members in (("workers", package + script), ("scheduler", package)):
+        contents = [(name, open(path, "rb").read()) for path, name in members]
+        digest = hashlib.sha256(b"".join(name.encode() + data for name, data in contents)).hexdigest()[:12]
+        path = os.path.join(folder, f"rnn_tutorial_{who}_{digest}.zip")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in contents:
+                archive.writestr(name, data)
+        archives.append(path)
+    return archives
 
 
 class QuietLocalWorker(WorkerPlugin):
@@ -239,10 +265,13 @@ class Cluster:
             except Exception as error:  # unreachable, refused, or not an address
                 sys.exit(f"error: cannot join the Dask scheduler at {self.scheduler}: {one_line_error(error)}")
             # The workers may not have this checkout, and the scheduler unpickles each task's
-            # reference to execute(): send them the code (stable names replace older copies).
-            self.client.register_plugin(SchedulerUploadFile(__file__, load=False), name="rnn-tutorial:sweep.py")
-            for path in project_files():
-                self.client.register_plugin(UploadFile(path, load=False), name=f"rnn-tutorial:{os.path.basename(path)}")
+            # reference to execute(): send them the code, put on their sys.path (load=True).
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as folder:
+                workers, scheduler = code_archives(folder)
+                self.client.register_plugin(SchedulerUploadFile(scheduler), name="rnn-tutorial:scheduler-code")
+                self.client.register_plugin(UploadFile(workers), name="rnn-tutorial:code")
             check_worker_versions(self.client)
         else:
             # One task per worker at a time: when a run kills its worker, no innocent run queued
@@ -337,40 +366,6 @@ class SweepResult:
     new: int  # runs done by this invocation
 
 
-def one_line_error(error):
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-class RunProgress:
-    """A bar over runs (done/total, elapsed, ETA) on a terminal; plain lines otherwise."""
-
-    def __init__(self, total, already, style="auto"):
-        if style == "auto":
-            style = "bar" if sys.stderr.isatty() else "lines"
-        self.total, self.done, self.start, self.bar = total, already, time.perf_counter(), None
-        self.session_done = 0
-        if style == "bar" and total:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=already, unit="run", dynamic_ncols=True)
-
-    def finished(self, line):
-        self.done += 1
-        if self.bar is not None:
-            self.bar.write(line)
-            self.bar.update()
-        else:
-            elapsed = time.perf_counter() - self.start
-            self.session_done += 1
-            eta = elapsed / self.session_done * (self.total - self.done)
-            print(f"[{self.done}/{self.total}] {elapsed:.0f} s elapsed, ETA {eta:.0f} s | {line}", flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, recheck=False, progress="auto"):
     """Run the tasks that have no record yet (all of them with fresh) and record each as it finishes.
 
@@ -398,7 +393,8 @@ def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, re
                        for i, t in enumerate(todo)}
             from distributed import as_completed
 
-            bar = RunProgress(len(tasks) if not recheck else len(todo), 0 if recheck else len(records), progress)
+            bar = Progress(len(todo) if recheck else len(tasks), "run", done=0 if recheck else len(records),
+                           style=progress)
             completed = as_completed(futures)
             for future in completed:
                 task = futures[future]
@@ -408,16 +404,16 @@ def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, re
                 if future.status != "finished":
                     error = one_line_error(future.exception())
                     failures.append((task, error))
-                    bar.finished(f"{task.name} seed {task.seed}: FAILED: {error}")
+                    bar.advance(f"{task.name} seed {task.seed}: FAILED: {error}")
                     continue
                 record = future.result()
                 new += 1
                 if recheck:
-                    bar.finished(f"{task.name} seed {task.seed}: {compare_records(records.get(task), record)}")
+                    bar.advance(f"{task.name} seed {task.seed}: {compare_records(records.get(task), record)}")
                     continue
                 store.save(task, record)
                 records[task] = record
-                bar.finished(describe(task, record))
+                bar.advance(describe(task, record))
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -493,4 +489,4 @@ def check_sweep_arguments(parser, args):
 
 
 if __name__ == "__main__":
-    sys.exit("sweep.py is a helper; run rnn_tutorial/reproduce.py, study.py, residues.py or article_check.py")
+    sys.exit("sweep.py is a helper; run rnn_tutorial/reproduce.py, study.py, residues.py, article_check.py or audit.py")

@@ -1,17 +1,13 @@
 """The multi-run analysis scripts' runners, on tiny runs in this process (the sweeps call the same functions)."""
 
 import os
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
-import article  # noqa: E402
-import article_check  # noqa: E402
-import residues  # noqa: E402
+import train_cls_rnn as T
+from rnn_tutorial import article, article_check, residues, scoring
 
 TINY = ("--total_steps", "200", "--eval_samples", "200")
 
@@ -26,9 +22,9 @@ class KnowsOnlyTheSumMod5(torch.nn.Module):
 
 
 def test_residue_accuracies_separate_the_two_halves_of_the_answer():
-    test_set = residues.reproduce.test_set(2, 5, 500, 9)
-    scores = residues.residue_accuracies(KnowsOnlyTheSumMod5(), test_set, 10)
-    assert scores == {10: 0.0, 2: 0.0, 5: 1.0}
+    test_set = scoring.test_set(2, 5, 500, 9)
+    scores = T.evaluate(KnowsOnlyTheSumMod5(), test_set, torch.device("cpu"), divisors=T.proper_divisors(10))
+    assert (scores["accuracy"], scores["accuracy_mod2"], scores["accuracy_mod5"]) == (0.0, 0.0, 1.0)
 
 
 def test_residues_runner_trains_and_scores_each_divisor():

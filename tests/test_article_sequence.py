@@ -8,11 +8,11 @@ import time
 import pytest
 import torch
 
+import predict_cls_rnn as P
 import train_cls_rnn as T
 from conftest import ROOT, run_script
 
-sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
-import article  # noqa: E402
+from rnn_tutorial import article
 
 needs_article = pytest.mark.skipif(not os.path.isfile(article.DEFAULT_ARTICLE),
                                    reason="the article (../shared/seeds/article_zh.md) is not beside this checkout")
@@ -77,7 +77,7 @@ def test_a_folder_written_by_the_articles_script_loads_in_our_predictor(tmp_path
     folder = tmp_path / "article_output"
     run_article_training(folder, ["--total_steps", "200", "--hidden_dim", "8", "--num_layers", "2"])
     assert sorted(os.listdir(folder)) == ["args.pt", "model_step_200.pt"]
-    model, config, checkpoint = T.load_trained_model(str(folder))
+    model, config, checkpoint = P.load_trained_model(str(folder))
     assert checkpoint.endswith("model_step_200.pt") and config["hidden_dim"] == 8 and config["num_layers"] == 2
 
     direct = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8, num_layers=2, cls_num=10)

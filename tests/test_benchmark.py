@@ -2,15 +2,12 @@
 
 import json
 import os
-import sys
 
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import run_script
 
-sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
-import article  # noqa: E402
-import benchmark  # noqa: E402
+from rnn_tutorial import article, benchmark
 
 
 @pytest.mark.parametrize("kind", ["ours", "bare", "article"])

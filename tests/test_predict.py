@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import predict_cls_rnn as P
-import train_cls_rnn as T
+from rnn_tutorial import runs
 from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
@@ -62,7 +62,7 @@ def test_range_follows_the_trained_max_number():
 
 
 def test_answer_is_the_argmax_and_checks_the_truth(trained_dir):
-    model, config, _ = T.load_trained_model(str(trained_dir))
+    model, config, _ = P.load_trained_model(str(trained_dir))
     assert not model.training
     record = P.answer(model, config, [3, 7, 1, 9])
     with torch.no_grad():
@@ -211,7 +211,7 @@ class Exploit:
 def test_tampered_config_is_refused_without_running_code(trained_dir, tmp_path, shape):
     run = copy_run(trained_dir, tmp_path)
     marker = tmp_path / "pwned"
-    config = dict(T.read_config(str(run / "args.pt")), payload=Exploit(str(marker)))
+    config = dict(runs.read_config(str(run / "args.pt")), payload=Exploit(str(marker)))
     torch.save(config if shape == "dict" else argparse.Namespace(**config), run / "args.pt")
     assert_clean_failure(predict(run, "1 2"), "refusing to load")
     assert not marker.exists()
@@ -219,7 +219,7 @@ def test_tampered_config_is_refused_without_running_code(trained_dir, tmp_path, 
 
 def test_a_config_asking_for_an_impossible_model_is_refused(trained_dir, tmp_path):
     run = copy_run(trained_dir, tmp_path)
-    config = T.read_config(str(run / "args.pt"))
+    config = runs.read_config(str(run / "args.pt"))
     torch.save(argparse.Namespace(**dict(config, hidden_dim=10**9)), run / "args.pt")
     assert_clean_failure(predict(run, "1 2"), "impossible model", "memory")
     torch.save(argparse.Namespace(**dict(config, num_layers="3")), run / "args.pt")
@@ -228,7 +228,7 @@ def test_a_config_asking_for_an_impossible_model_is_refused(trained_dir, tmp_pat
 
 def test_weights_that_do_not_fit_the_config(trained_dir, tmp_path):
     run = copy_run(trained_dir, tmp_path)
-    config = T.read_config(str(run / "args.pt"))
+    config = runs.read_config(str(run / "args.pt"))
     config["hidden_dim"] = 32
     torch.save(config, run / "args.pt")  # a plain dict, as earlier versions of this project wrote
     assert_clean_failure(predict(run, "1 2"), "does not fit")
@@ -236,7 +236,7 @@ def test_weights_that_do_not_fit_the_config(trained_dir, tmp_path):
 
 def test_folders_of_earlier_versions_still_load(trained_dir, tmp_path):
     run = copy_run(trained_dir, tmp_path)
-    torch.save(T.read_config(str(run / "args.pt")), run / "args.pt")  # args.pt as a plain dict
+    torch.save(runs.read_config(str(run / "args.pt")), run / "args.pt")  # args.pt as a plain dict
     (run / "result.json").unlink()
     out = predict(run, "1 2")
     assert out.returncode == 0 and "true answer 3" in out.stdout

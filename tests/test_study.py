@@ -3,18 +3,12 @@
 import json
 import math
 import os
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
-import figures  # noqa: E402
-import inside  # noqa: E402
-import reproduce  # noqa: E402
-import study  # noqa: E402
+from rnn_tutorial import experiments, figures, inside, scoring, study
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -28,7 +22,7 @@ def test_wilson_interval_of_none_all_and_some():
 
 def test_with_flags_replaces_or_adds():
     base = ["--hidden_dim", "32", "--lr", "0.005"]
-    assert study.with_flags(base, lr=0.002, min_seq_len=1) == ["--hidden_dim", "32", "--lr", "0.002",
+    assert experiments.with_flags(base, lr=0.002, min_seq_len=1) == ["--hidden_dim", "32", "--lr", "0.002",
                                                                "--min_seq_len", "1"]
     assert base == ["--hidden_dim", "32", "--lr", "0.005"]
 
@@ -89,10 +83,10 @@ def test_runs_trained_on_other_lengths_are_judged_at_lengths_2_to_5():
     by_length = {str(n): 1.0 if n <= 5 else 0.8 for n in range(1, 51)}  # right on 2-5, wrong beyond
     wide = dict(record("lengths 2-10", 1, 0.9), flags={"min_seq_len": 2, "max_seq_len": 10},
                 accuracy_by_length=by_length)
-    assert reproduce.accuracy_at_article_lengths(wide) == 1.0
+    assert scoring.accuracy_at_article_lengths(wide) == 1.0
     (row,) = study.ablation_rows([wide])
     assert (row["converged_2_5"], row["converged"]) == (1, 0)
-    assert reproduce.accuracy_at_article_lengths(record("sota", 1, 0.93)) == 0.93
+    assert scoring.accuracy_at_article_lengths(record("sota", 1, 0.93)) == 0.93
     (never,) = study.ablation_rows([record("gru", 1, 0.5), record("gru", 2, 0.5)])
     assert never["median_steps_to_99"] is None and "| never |" in study.ablation_table([never])
     assert "Pilots, on fewer than 10 seeds" in study.ablation_table([never])
@@ -126,7 +120,7 @@ def test_class_mean_directions_find_the_classes():
 def test_study_figures_from_a_hand_made_study(tmp_path):
     tiny = inside.look_inside("baseline", 2, ("--total_steps", "150", "--eval_every", "50", "--eval_samples", "100"))
     hand_made = {
-        "luck": {"seeds": [1, 2], "runs": [record(n, s, 0.2 * s) for n in figures.CLAIMED for s in (1, 2)]},
+        "luck": {"seeds": [1, 2], "runs": [record(n, s, 0.2 * s) for n in experiments.ARTICLE_SIX for s in (1, 2)]},
         "inside": {"runs": [tiny, dict(tiny, seed=3)]},
     }
     (tmp_path / "study.json").write_text(json.dumps(hand_made))

@@ -12,9 +12,7 @@ import pytest
 
 from conftest import ROOT, default_ctrl_c, run_script
 
-sys.path.insert(0, os.path.join(ROOT, "rnn_tutorial"))
-import reproduce  # noqa: E402
-import sweep  # noqa: E402
+from rnn_tutorial import scoring, sweep
 
 TINY = ["--runs", "baseline", "large_batch", "--seeds", "2", "--total_steps", "200", "--swanlab_mode", "disabled",
         "--no_figures"]
@@ -62,7 +60,7 @@ def test_bad_seeds_on_the_command_line_exit_2(tmp_path):
 
 
 def test_identity_ignores_output_flags_and_defaults():
-    (task,) = reproduce.make_tasks(["sota"], [3])
+    (task,) = scoring.make_tasks(["sota"], [3])
     config = sweep.task_config(task)
     assert sweep.identity(config) == {"hidden_dim": 32, "num_layers": 3, "batch_size": 64, "lr": 0.005, "seed": 3}
     moved = dict(config, save_dir="/elsewhere", run_name="other", swanlab_mode="local", save_every=7)
@@ -75,7 +73,7 @@ def test_identity_ignores_output_flags_and_defaults():
 
 def test_the_committed_records_are_found_for_the_article_experiments():
     store = sweep.RecordStore()
-    tasks = reproduce.make_tasks(["baseline", "sota_warmup"], [1, 2, 3, 4, 5])
+    tasks = scoring.make_tasks(["baseline", "sota_warmup"], [1, 2, 3, 4, 5])
     found = {t: store.load(t) for t in tasks}
     assert all(found.values())
     assert {(r["run_name"], r["seed"]) for r in found.values()} == {(t.name, t.seed) for t in tasks}
@@ -107,8 +105,8 @@ def test_tiny_sweep_records_each_run_and_a_second_invocation_reruns_nothing(loca
 
 def test_results_are_identical_in_process_and_in_a_worker(local_sweep):
     base, _ = local_sweep
-    (task,) = reproduce.make_tasks(["large_batch"], [2], total_steps=200)
-    in_process = reproduce.run_one(**task.payload())
+    (task,) = scoring.make_tasks(["large_batch"], [2], total_steps=200)
+    in_process = scoring.run_one(**task.payload())
     stored = sweep.RecordStore(str(base / "records")).load(task)
     assert numbers(in_process) == numbers(stored)
 
@@ -150,12 +148,12 @@ def free_port():
 def test_a_failing_run_and_a_dying_worker_are_reported_and_the_others_are_recorded(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("SwanLab cannot make its log folder under a file")
-    good = reproduce.make_tasks(["baseline"], [1, 2], total_steps=200)
-    raising = reproduce.make_tasks(["large_batch"], [1], total_steps=200, swanlab_mode="local",
+    good = scoring.make_tasks(["baseline"], [1, 2], total_steps=200)
+    raising = scoring.make_tasks(["large_batch"], [1], total_steps=200, swanlab_mode="local",
                                    swanlab_dir=str(not_a_folder / "swanlog"))
     dying = [sweep.Task("sweep_fixtures:kill_my_worker", "dies", 1)]
     store = sweep.RecordStore(str(tmp_path / "records"))
-    result = sweep.run_sweep(good + raising + dying, store, reproduce.describe_run, jobs=2, progress="lines")
+    result = sweep.run_sweep(good + raising + dying, store, scoring.describe_run, jobs=2, progress="lines")
     assert set(result.records) == set(good) and result.new == 2
     errors = dict(result.failures)
     assert set(errors) == {raising[0], dying[0]}

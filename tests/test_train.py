@@ -13,7 +13,9 @@ from collections import Counter
 import pytest
 import torch
 
+import predict_cls_rnn as P
 import train_cls_rnn as T
+from rnn_tutorial import limits, runs
 from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
@@ -286,7 +288,7 @@ def test_end_to_end_run_writes_config_and_checkpoints(tmp_path):
     with torch.serialization.safe_globals([argparse.Namespace]):  # the article's format, and nothing else
         namespace = torch.load(tmp_path / "out" / "args.pt", weights_only=True)
     assert isinstance(namespace, argparse.Namespace)
-    config = T.read_config(str(tmp_path / "out" / "args.pt"))
+    config = runs.read_config(str(tmp_path / "out" / "args.pt"))
     assert config == vars(namespace) == json.loads((tmp_path / "out" / "args.json").read_text())
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["steps"] == 300 and not result["interrupted"] and 0 <= result["accuracy"] <= 1
@@ -330,12 +332,12 @@ def test_existing_run_is_refused_then_replaced_with_overwrite(tmp_path):
     assert replaced.returncode == 0, replaced.stderr
     assert sorted(os.listdir(tmp_path / "out")) == [
         "args.json", "args.pt", "model_step_100.pt", "model_step_200.pt", "notes.txt", "result.json"]
-    assert T.read_config(str(tmp_path / "out" / "args.pt"))["hidden_dim"] == 8
+    assert runs.read_config(str(tmp_path / "out" / "args.pt"))["hidden_dim"] == 8
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "model_step_1.pt"
-    T.save_atomic({"w": torch.ones(3)}, str(path))
+    runs.save_atomic({"w": torch.ones(3)}, str(path))
 
     def crash(obj, f):
         f.write(b"half a checkpoint")
@@ -343,7 +345,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(T.torch, "save", crash)
     with pytest.raises(OSError):
-        T.save_atomic({"w": torch.zeros(3)}, str(path))
+        runs.save_atomic({"w": torch.zeros(3)}, str(path))
     assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
     assert os.listdir(tmp_path) == ["model_step_1.pt"]
 
@@ -362,9 +364,9 @@ def test_ctrl_c_saves_the_current_step_and_exits_cleanly(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Interrupted at step" in stdout and "Traceback" not in stderr
-    found = T.list_checkpoints(str(tmp_path / "out"))
+    found = runs.list_checkpoints(str(tmp_path / "out"))
     assert len(found) == 1 and found[0][0] >= 200
-    model, _, _ = T.load_trained_model(str(tmp_path / "out"))
+    model, _, _ = P.load_trained_model(str(tmp_path / "out"))
     assert isinstance(model, T.RnnClsNet)
 
 
@@ -400,3 +402,22 @@ def test_cuda_without_a_device_is_a_clear_flag_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         T.parse_args(["--device", "cuda"])
     assert exit_info.value.code == 2 and "no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rnn_type", sorted(T.RNN_TYPES))
+def test_size_limits_count_the_parameters_of_every_cell_type(rnn_type):
+    """limits.py estimates memory from its own formula: it must match the real model of every cell type."""
+    assert set(limits.GATES) == set(T.RNN_TYPES)
+    for layers in (1, 3):
+        config = {"max_number": 9, "embed_dim": 7, "hidden_dim": 12, "num_layers": layers, "rnn_type": rnn_type}
+        assert limits.parameter_count(config) == sum(p.numel() for p in T.build_model(config).parameters())
+
+
+def test_the_training_script_never_imports_itself_as_a_library(tmp_path):
+    """Run as __main__, train_cls_rnn.py must not be imported again under its module name by its helpers."""
+    probe = ("import runpy, sys\nsys.argv = ['train_cls_rnn.py', '--help']\n"
+             f"try:\n    runpy.run_path({os.path.join(ROOT, 'train_cls_rnn.py')!r}, run_name='__main__')\n"
+             "except SystemExit:\n    pass\nprint('imported twice' if 'train_cls_rnn' in sys.modules else 'once')\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "once" and "usage:" in out.stdout
