@@ -541,6 +541,30 @@ def audit(model, config, search_budget_s=20.0, max_length=1000, boxes_per_state=
     return result
 
 
+def summary(result):
+    """What a sweep record keeps of an audit: per family the count wrong, and everything else but the
+    automaton's purity table."""
+    return {**{k: v for k, v in result.items() if k != "automaton"},
+            "automaton": {k: v for k, v in result["automaton"].items() if k != "purity"}}
+
+
+def train_and_audit(name, seed, flags):
+    """Sweep runner: train one run, score it, audit it; its final weights travel with the record
+    (written beside it as seed<N>.pt), so that a better audit can judge it again without training."""
+    import io
+
+    from rnn_tutorial import scoring
+
+    torch.set_num_threads(1)
+    result = scoring.train_run(name, seed, flags)
+    record = scoring.run_record(name, seed, result)
+    record["audit"] = summary(audit(result["model"], result["config"]))
+    weights = io.BytesIO()
+    torch.save(result["model"].state_dict(), weights)
+    record["attachments"] = {".pt": weights.getvalue()}
+    return record
+
+
 def verdict(result):
     """The last line of the audit: a counterexample, or none found, and whether that is proven for all lengths."""
     found = result["counterexample"]

@@ -71,9 +71,12 @@ def train_run(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog
 
 def run_one(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog"):
     """Sweep runner: train one run and score it; returns its record."""
-    result = train_run(name, seed, flags, swanlab_mode, swanlab_dir)
+    return run_record(name, seed, train_run(name, seed, flags, swanlab_mode, swanlab_dir))
+
+
+def run_record(name, seed, result):
+    """The record of a trained run: its flags, curves and scores."""
     model, config = result["model"], result["config"]
-    scores = score(model, config)
     flags_only = {k: v for k, v in config.items() if k not in ("save_dir", "swanlab_dir", "swanlab_mode")}
     return {
         "run_name": name,
@@ -85,7 +88,7 @@ def run_one(name, seed, flags, swanlab_mode="disabled", swanlab_dir="./swanlog")
             for r in result["history"]
         ],
         "train_curve": result["train_curve"],
-        **scores,
+        **score(model, config),
     }
 
 

@@ -1,6 +1,6 @@
 """What makes it learn: how lucky the article was, what changes the outcome, and why.
 
-Three parts, every run through the sweep engine (sweep.py) and recorded under
+Four parts, every run through the sweep engine (sweep.py) and recorded under
 rnn_tutorial/records/ like reproduce.py's runs (the same run is never trained
 twice: the ablation's base row reuses the sota_warmup runs, and so on):
 
@@ -11,10 +11,15 @@ twice: the ablation's base row reuses the sota_warmup runs, and so on):
             21-50, median steps to 99%, time per run
   inside    a few working and failing runs looked at from inside (inside.py):
             accuracy mod 2 and mod 5 over time, hidden states in 3 PCA dimensions
+  exact     is it really an adder? The recipes over seeds 1-20 and each ablation row
+            over its converged seeds, trained again and audited (audit.py): the
+            families each seed passes, counterexamples, proofs; the final weights
+            are kept beside each record (records/audit/.../seed<N>.pt)
 
     python rnn_tutorial/study.py luck                 # 120 runs (the first 5 seeds are reproduce.py's)
     python rnn_tutorial/study.py ablation --rows "lengths 1-5" "reliable_rnn, hidden 32"
     python rnn_tutorial/study.py inside
+    python rnn_tutorial/study.py exact --rows "reliable_rnn"   # the three recipes only (the row is a recipe)
     python rnn_tutorial/study.py table                # every table (and study.json) from the records, no training
 
 Each part writes rnn_tutorial/study.json (the parts already there are kept);
@@ -171,6 +176,77 @@ def describe_inside(task, record):
 
 
 # ----------------------------------------------------------------------------
+# 4. Is it really an adder? The recipes and the converging rows, audited (audit.py)
+# ----------------------------------------------------------------------------
+
+RECIPES = ["reliable", "reliable_rnn", "reliable_rnn_b128"]
+
+
+def exact_tasks(seeds, rows, store):
+    """Every recipe over the seeds; each ablation row over the seeds 1-10 where its recorded run converged.
+    The runs are trained again (the records hold no weights), audited, and their weights kept."""
+    wanted = [(name, EXPERIMENTS[name], seed) for name in RECIPES for seed in seeds]
+    for row in rows:
+        flags = ABLATION[row][0]
+        for task in scoring.make_tasks([row], range(1, 11), experiments={row: flags}):
+            record = store.load(task)
+            if record is not None and record["converged"]:
+                wanted.append((row, flags, task.seed))
+    tasks, seen = [], set()
+    for name, flags, seed in wanted:
+        task = sweep.Task("rnn_tutorial.audit:train_and_audit", name, seed, tuple(flags), (),
+                          scoring.relative_cost(flags), folder="audit")
+        key = (sweep.flags_slug(sweep.task_config(task)), seed)
+        if key not in seen:  # a row with a recipe's flags is the recipe's run
+            seen.add(key)
+            tasks.append(task)
+    return tasks
+
+
+def describe_audited(task, record):
+    return f"{task.name} seed {task.seed}: {100 * record['test_accuracy']:.1f}%; {record['audit']['verdict']}"
+
+
+def exact_rows(runs):
+    """Per experiment: how many seeds pass each family, have no counterexample, run an adder, are proven."""
+    rows = []
+    for name in dict.fromkeys(r["run_name"] for r in runs):
+        mine = sorted((r for r in runs if r["run_name"] == name), key=lambda r: r["seed"])
+        families = [f["family"] for f in mine[0]["audit"]["families"]]
+        rows.append({
+            "row": name, "seeds": len(mine),
+            "families": {f: sum(next(x for x in r["audit"]["families"] if x["family"] == f)["wrong"] == 0
+                                for r in mine) for f in families},
+            "no_counterexample": sum(r["audit"]["counterexample"] is None for r in mine),
+            "adder": sum(r["audit"]["automaton"]["is_adder"] for r in mine),
+            "proven": sum(r["audit"]["proof"]["proven"] for r in mine),
+            "counterexamples": {r["seed"]: r["audit"]["verdict"].removeprefix("counterexample ")
+                                for r in mine if r["audit"]["counterexample"]},
+            "audit_s": statistics.fmean(r["audit"]["seconds"] for r in mine),
+        })
+    return rows
+
+
+def exact_table(rows):
+    if not rows:
+        return "(no audited runs yet)"
+    families = list(rows[0]["families"])
+    lines = ["| run | seeds | " + " | ".join(f"right on: {f}" for f in families)
+             + " | no counterexample found | automaton adds | proven for every length | audit time |",
+             "|---|---|" + "---|" * (len(families) + 4)]
+    for row in rows:
+        n = row["seeds"]
+        lines.append(f"| {row['row']} | {n} | " + " | ".join(f"{row['families'][f]} of {n}" for f in families)
+                     + f" | {row['no_counterexample']} of {n} | {row['adder']} of {n} | {row['proven']} of {n} | "
+                     f"{row['audit_s']:.0f} s |")
+    lines += ["", "Shortest counterexample found, per seed (digits -> answer (truth); dxN: digit d, N times):", ""]
+    for row in rows:
+        for seed, text in row["counterexamples"].items():
+            lines.append(f"- {row['row']} seed {seed}: {text}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
 # Driver
 # ----------------------------------------------------------------------------
 
@@ -196,6 +272,9 @@ def run_part(part, args, store):
     elif part == "ablation":
         tasks = ablation_tasks(args.rows, args.seeds, args.seeds_given)
         describe = scoring.describe_run
+    elif part == "exact":
+        tasks = exact_tasks(args.seeds, args.rows, store)
+        describe = describe_audited
     else:
         tasks = inside_tasks()
         describe = describe_inside
@@ -217,11 +296,16 @@ def run_part(part, args, store):
         return {"rows": ablation_rows(runs), "seeds": args.seeds,
                 "runs": [{k: r[k] for k in ("run_name", "seed", "test_accuracy", "converged", "accuracy_longer",
                                             "eval_curve")} for r in runs]}, result
+    if part == "exact":
+        light = [{k: r[k] for k in ("run_name", "seed", "test_accuracy", "accuracy_longer", "audit")} for r in runs]
+        return {"rows": exact_rows(runs), "seeds": args.seeds, "runs": light}, result
     return {"runs": runs}, result
 
 
 def print_part(part, entry):
-    if part == "luck":
+    if part == "exact":
+        print(exact_table(entry["rows"]))
+    elif part == "luck":
         print(claims_table(entry["claims"]))
     elif part == "ablation":
         print(ablation_table(entry["rows"]))
@@ -237,13 +321,13 @@ def print_part(part, entry):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="How lucky the article was, what makes the RNN learn, and why.")
-    p.add_argument("part", choices=["luck", "ablation", "inside", "all", "table"])
+    p.add_argument("part", choices=["luck", "ablation", "inside", "exact", "all", "table"])
     p.add_argument("--rows", nargs="+", choices=list(ABLATION), default=list(ABLATION), metavar="ROW",
                    help="ablation rows (default: all): " + "; ".join(ABLATION))
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)
-    parts = ["luck", "ablation", "inside"] if args.part in ("all", "table") else [args.part]
-    defaults = {"luck": "20", "ablation": "10", "inside": "1"}
+    parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]
+    defaults = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}
     store = sweep.RecordStore(args.records)
     study, failed = load_study(), []
     for part in parts:

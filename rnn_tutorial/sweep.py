@@ -173,11 +173,17 @@ class RecordStore:
         return record if identity(record["flags"]) == identity(task_config(task)) else None
 
     def save(self, task, record):
-        """Write to a temporary file, then rename: a stop never leaves half a record."""
-        from rnn_tutorial.runs import write_json_atomic  # imports torch: not at the top, which the scheduler reads
+        """Write to a temporary file, then rename: a stop never leaves half a record.
+
+        A record's "attachments" ({suffix: bytes}, e.g. a run's final weights) are
+        written beside it first (seed<N><suffix>), so a record never lacks them.
+        """
+        from rnn_tutorial.runs import write_atomic, write_json_atomic  # imports torch: not at the top (scheduler)
 
         path = self.path(task)
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        for suffix, data in record.pop("attachments", {}).items():
+            write_atomic(path[: -len(".json")] + suffix, lambda f: f.write(data))
         write_json_atomic(record, path, separators=(",", ":"))
         return path
 
@@ -427,7 +433,7 @@ def run_sweep(tasks, store, describe, jobs=None, scheduler=None, fresh=False, re
     return SweepResult(records, failures, new)
 
 
-def compare_records(old, new, ignore=("wall_time_s", "env")):
+def compare_records(old, new, ignore=("wall_time_s", "env", "attachments")):
     """'identical' or which fields of a rerun differ from the stored record.
 
     Flags compare by identity(): a flag added since the record was written,

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 
-from rnn_tutorial import experiments, figures, inside, scoring, study
+import train_cls_rnn as T
+from rnn_tutorial import audit, experiments, figures, inside, scoring, study, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -138,3 +139,21 @@ def test_cluster_separation_tells_apart_separate_and_folded_classes():
     assert inside.cluster_separation(separate, labels) > 5
     folded = centres[labels % 5] + 0.05 * torch.randn(500, 2, generator=generator)  # s and s+5 in one place
     assert inside.cluster_separation(folded, labels) < 0.5
+
+
+def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
+    flags = ("--total_steps", "200", "--eval_every", "100", "--eval_samples", "200")
+    record = audit.train_and_audit("baseline", 1, flags)
+    assert record["audit"]["verdict"].startswith(("counterexample ", "no counterexample ("))
+    task = sweep.Task("rnn_tutorial.audit:train_and_audit", "baseline", 1, flags, folder="audit")
+    store = sweep.RecordStore(str(tmp_path))
+    path = store.save(task, record)
+    weights = torch.load(path.replace(".json", ".pt"), weights_only=True)
+    model = T.build_model(record["flags"])
+    model.load_state_dict(weights)  # the same model again: the audit can be repeated without training
+    assert audit.audit(model, record["flags"], search_budget_s=0.5, max_length=20)["counterexample"] is not None
+    loaded = store.load(task)
+    assert loaded["audit"] == record["audit"] and "attachments" not in loaded
+    (row,) = study.exact_rows([loaded])
+    assert row["seeds"] == 1 and row["no_counterexample"] == 0 and row["proven"] == 0
+    assert "| baseline | 1 | " in study.exact_table([row]) and "- baseline seed 1: " in study.exact_table([row])
