@@ -69,20 +69,13 @@ def step(model, hx, digits):
 
 @torch.inference_mode()
 def answers_at_every_prefix(model, digits):
-    """(answers, margins), each (batch, time): the model's answer after each prefix of equal-length sequences,
-    and by how much the right answer's logit beats the best other one (negative: wrong)."""
+    """(batch, time): the model's answer after each prefix of equal-length sequences (one pass over them)."""
     out, _ = model.rnn(model.embedding(digits))
-    logits = model.fc(out)
-    truth = digits.cumsum(dim=1) % logits.shape[-1]
-    right = logits.gather(-1, truth[..., None])[..., 0]
-    others = logits.scatter(-1, truth[..., None], -math.inf).amax(dim=-1)
-    return logits.argmax(dim=-1), right - others
+    return model.fc(out).argmax(dim=-1)
 
 
-def first_wrong_prefix(model, digits):
-    """The shortest wrong prefix among the rows of digits (batch, time), or None."""
-    answers, _ = answers_at_every_prefix(model, digits)
-    wrong = answers != digits.cumsum(dim=1) % answers.new_tensor(model.fc.out_features)
+def first_wrong_prefix(digits, wrong):
+    """The shortest prefix marked wrong among the rows of digits (batch, time), or None."""
     if not wrong.any():
         return None
     lengths = torch.where(wrong, torch.arange(1, digits.shape[1] + 1), digits.shape[1] + 1).amin(dim=1)
@@ -170,10 +163,9 @@ def judge_families(model, base, families=FAMILIES):
         judged = wrong = 0
         shortest = None
         for digits in family_sequences(family, base):
-            answers, _ = answers_at_every_prefix(model, digits)
-            misses = answers != digits.cumsum(dim=1) % base
+            misses = answers_at_every_prefix(model, digits) != digits.cumsum(dim=1) % base
             judged, wrong = judged + misses.numel(), wrong + int(misses.sum())
-            found = first_wrong_prefix(model, digits) if misses.any() else None
+            found = first_wrong_prefix(digits, misses)
             if found is not None and (shortest is None or len(found) < len(shortest)):
                 shortest = found
         results.append({"family": family.name, "what": family.what, "prefixes": judged, "wrong": wrong,
@@ -493,20 +485,19 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     digits = torch.arange(base).repeat(nodes)
     zero = torch.zeros(base, lo.shape[1], dtype=torch.float64)
     first = cell.step(zero, zero, torch.arange(base))
-    image = cell.step(lo[sources], hi[sources], digits)
 
-    def nearest(centres, wanted):
-        distance = torch.cdist(centres, (lo + hi) / 2)
+    def nearest(image_lo, image_hi, wanted):
+        distance = torch.cdist((image_lo + image_hi) / 2, (lo + hi) / 2)
         distance[labels[None, :] != wanted[:, None]] = math.inf
         return distance.argmin(dim=1)
 
-    targets = nearest((image[0] + image[1]) / 2, (labels[sources] + digits) % base)
-    first_targets = nearest((first[0] + first[1]) / 2, torch.arange(base) % base)
     result = {"boxes": nodes, "proven": False, "rounds": 0}
     for round_ in range(1, rounds + 1):
         image_lo, image_hi = cell.step(lo[sources], hi[sources], digits)
+        if round_ == 1:
+            into = torch.cat([nearest(image_lo, image_hi, (labels[sources] + digits) % base),
+                              nearest(*first, torch.arange(base))])
         image_lo, image_hi = torch.cat([image_lo, first[0]]), torch.cat([image_hi, first[1]])
-        into = torch.cat([targets, first_targets])
         need_lo = lo.clone().scatter_reduce(0, into[:, None].expand_as(image_lo), image_lo, "amin")
         need_hi = hi.clone().scatter_reduce(0, into[:, None].expand_as(image_hi), image_hi, "amax")
         grown = (need_lo < lo) | (need_hi > hi)

@@ -196,9 +196,8 @@ def exact_tasks(seeds, rows, store):
     for name, flags, seed in wanted:
         task = sweep.Task("rnn_tutorial.audit:train_and_audit", name, seed, tuple(flags), (),
                           scoring.relative_cost(flags), folder="audit")
-        key = (sweep.flags_slug(sweep.task_config(task)), seed)
-        if key not in seen:  # a row with a recipe's flags is the recipe's run
-            seen.add(key)
+        if store.path(task) not in seen:  # a row with a recipe's flags is the recipe's run: the same record
+            seen.add(store.path(task))
             tasks.append(task)
     return tasks
 
