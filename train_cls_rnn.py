@@ -84,32 +84,42 @@ def pad_batch(samples, pad_token):
     return inputs, torch.tensor(lengths), torch.tensor(targets)
 
 
-def random_batches(num_batches, batch_size, min_seq_len, max_seq_len, max_number, generator):
+def random_batches(num_batches, batch_size, min_seq_len, max_seq_len, max_number, generator, digit_skew=0.0):
     """num_batches padded batches of SeqSumModDataset's law, drawn at once without a loop per digit.
 
     Digits drawn for padded positions are discarded; each batch is sorted by
     decreasing length. Shapes: (num_batches, batch_size[, max_seq_len]).
+    digit_skew > 0 (beyond the article): each sequence picks a favourite digit and a share p uniform
+    in [0, digit_skew], and each of its digits is the favourite with probability p, else uniform,
+    so that runs of one digit and mostly-zero sequences, rare under uniform digits, are common.
     """
     shape = (num_batches, batch_size)
     lengths = torch.randint(min_seq_len, max_seq_len + 1, shape, generator=generator)
     lengths = lengths.sort(dim=1, descending=True).values
     digits = torch.randint(0, max_number + 1, (*shape, max_seq_len), generator=generator)
+    if digit_skew > 0:  # with 0, not one extra number is drawn: the article's stream, bit for bit
+        favourite = torch.randint(0, max_number + 1, (*shape, 1), generator=generator)
+        share = digit_skew * torch.rand((*shape, 1), generator=generator)
+        digits = torch.where(torch.rand(digits.shape, generator=generator) < share, favourite, digits)
     padding = torch.arange(max_seq_len) >= lengths[..., None]
     targets = digits.masked_fill(padding, 0).sum(dim=-1) % (max_number + 1)
     inputs = digits.masked_fill(padding, max_number + 1)
     return inputs, lengths, targets
 
 
-def training_batches(batch_size, min_seq_len, max_seq_len, max_number, generator, chunk=500):
+def training_batches(batch_size, min_seq_len, max_seq_len, max_number, generator, chunk=500, digit_skew=0.0):
     """Endless (inputs, lengths, targets) batches, drawn chunk batches at a time."""
     while True:
-        yield from zip(*random_batches(chunk, batch_size, min_seq_len, max_seq_len, max_number, generator))
+        yield from zip(*random_batches(chunk, batch_size, min_seq_len, max_seq_len, max_number, generator,
+                                       digit_skew))
 
 
 def curriculum_batches(args, generator, chunk=500):
     """The training stream: lengths min..max_seq_len, and from --curriculum_step on (if set, beyond
     the article) lengths min..curriculum_max_len: learn the short cases first, then hold the sum longer."""
-    short = training_batches(args.batch_size, args.min_seq_len, args.max_seq_len, args.max_number, generator, chunk)
+    skew = getattr(args, "digit_skew", 0.0)
+    short = training_batches(args.batch_size, args.min_seq_len, args.max_seq_len, args.max_number, generator, chunk,
+                             skew)
     if not args.curriculum_max_len:
         yield from short
         return
@@ -117,7 +127,7 @@ def curriculum_batches(args, generator, chunk=500):
         yield next(short)
     longer = dict(vars(args), max_seq_len=args.curriculum_max_len)
     yield from training_batches(args.batch_size, args.min_seq_len, args.curriculum_max_len, args.max_number,
-                                generator, limits.data_chunk(longer))
+                                generator, limits.data_chunk(longer), skew)
 
 
 def make_eval_set(num_samples, min_seq_len, max_seq_len, max_number, seed):
@@ -255,6 +265,24 @@ def resolve_device(name):
     return torch.device(name)
 
 
+def noisy_logits(model, x, seq_lengths, noise):
+    """Beyond the article (--state_noise): the model's forward pass one digit at a time, with Gaussian
+    noise added to the hidden state after every digit. A network that drifts off its ten states is
+    punished for it, so training favours states that pull a nudged state back (attractors).
+    A sequence that has ended keeps its state through the padded steps, as packing would."""
+    embedded = model.embedding(x)
+    hx = None
+    for t in range(x.shape[1]):
+        _, new = model.rnn(embedded[:, t : t + 1], hx)
+        new = tuple(s + noise * torch.randn_like(s) for s in new) if isinstance(new, tuple) else (
+            new + noise * torch.randn_like(new))
+        running = (t < seq_lengths).to(x.device).view(1, -1, 1)
+        hx = new if hx is None else (tuple(torch.where(running, n, o) for n, o in zip(new, hx))
+                                     if isinstance(new, tuple) else torch.where(running, new, hx))
+    h_n = hx[0] if isinstance(hx, tuple) else hx
+    return model.fc(h_n[-1])
+
+
 def train(args, progress="auto"):
     """Train one model as args describe; returns a dict of results (and the model).
 
@@ -314,7 +342,10 @@ def train(args, progress="auto"):
     try:
         while step < args.total_steps:
             inputs, lengths, targets = next(batches)
-            logits = model(inputs.to(device), lengths, lengths_sorted=True)
+            if getattr(args, "state_noise", 0):
+                logits = noisy_logits(model, inputs.to(device), lengths, args.state_noise)
+            else:
+                logits = model(inputs.to(device), lengths, lengths_sorted=True)
             loss = criterion(logits, targets.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -392,6 +423,9 @@ def build_parser():
     data.add_argument("--curriculum_max_len", type=int, default=0,
                       help="from --curriculum_step on, train on lengths min_seq_len..this (0 = off; beyond the article)")
     data.add_argument("--curriculum_step", type=int, default=0, help="the step at which longer sequences begin")
+    data.add_argument("--digit_skew", type=float, default=0.0,
+                      help="0..1: each training sequence favours one digit, with a share up to this "
+                           "(0 = uniform digits, the article's; beyond the article; evaluation stays uniform)")
     data.add_argument("--eval_samples", type=int, default=2000,
                       help="size of each fixed evaluation set (size limit below)")
     model = p.add_argument_group("model")
@@ -410,6 +444,9 @@ def build_parser():
     optim.add_argument("--cosine_span", choices=["total", "after_warmup"], default="total",
                        help="cosine period: total_steps, starting after the warmup (the article's), or only "
                             "the steps after the warmup, ending exactly at min_lr (beyond the article)")
+    optim.add_argument("--state_noise", type=float, default=0.0,
+                       help="std of Gaussian noise added to the hidden state after every digit in training "
+                            "(0 = none, the article's; beyond the article)")
     optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
     optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
     optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",

@@ -35,6 +35,10 @@ EXPERIMENTS = {
     "reliable": RECIPE + ["--batch_size", "64", "--rnn_type", "gru"],
     "reliable_rnn": RECIPE + ["--batch_size", "64"],
     "reliable_rnn_b128": RECIPE + ["--batch_size", "128"],
+    # candidates for a recipe exact on every sequence (README section 12)
+    "skewed_rnn": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],
+    "skewed_noisy_rnn": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
+    "noisy_rnn": RECIPE + ["--batch_size", "64", "--state_noise", "0.1"],
 }
 ARTICLE_SIX = ["baseline", "large_batch", "large_batch_lr5e-3", "deeper_rnn", "sota", "sota_warmup"]
 

@@ -182,10 +182,10 @@ def describe_inside(task, record):
 RECIPES = ["reliable", "reliable_rnn", "reliable_rnn_b128"]
 
 
-def exact_tasks(seeds, rows, store):
+def exact_tasks(seeds, rows, store, recipes=RECIPES):
     """Every recipe over the seeds; each ablation row over the seeds 1-10 where its recorded run converged.
     The runs are trained again (the records hold no weights), audited, and their weights kept."""
-    wanted = [(name, EXPERIMENTS[name], seed) for name in RECIPES for seed in seeds]
+    wanted = [(name, EXPERIMENTS[name], seed) for name in recipes for seed in seeds]
     for row in rows:
         flags = ABLATION[row][0]
         for task in scoring.make_tasks([row], range(1, 11), experiments={row: flags}):
@@ -272,7 +272,7 @@ def run_part(part, args, store):
         tasks = ablation_tasks(args.rows, args.seeds, args.seeds_given)
         describe = scoring.describe_run
     elif part == "exact":
-        tasks = exact_tasks(args.seeds, args.rows, store)
+        tasks = exact_tasks(args.seeds, args.rows, store, args.recipes)
         describe = describe_audited
     else:
         tasks = inside_tasks()
@@ -321,8 +321,10 @@ def print_part(part, entry):
 def main(argv=None):
     p = argparse.ArgumentParser(description="How lucky the article was, what makes the RNN learn, and why.")
     p.add_argument("part", choices=["luck", "ablation", "inside", "exact", "all", "table"])
-    p.add_argument("--rows", nargs="+", choices=list(ABLATION), default=list(ABLATION), metavar="ROW",
-                   help="ablation rows (default: all): " + "; ".join(ABLATION))
+    p.add_argument("--rows", nargs="*", choices=list(ABLATION), default=list(ABLATION), metavar="ROW",
+                   help="ablation rows (default: all; --rows alone: none): " + "; ".join(ABLATION))
+    p.add_argument("--recipes", nargs="+", choices=list(EXPERIMENTS), default=RECIPES, metavar="NAME",
+                   help="exact: the experiments audited over every seed (default: %(default)s)")
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)
     parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]

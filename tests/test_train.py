@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 import torch
+import torch.nn as nn
 
 import predict_cls_rnn as P
 import train_cls_rnn as T
@@ -68,6 +69,29 @@ def test_random_batches_rows_are_valid_samples():
         assert (x[:n] <= 6).all() and (x[:n] >= 0).all() and (x[n:] == 7).all()
         assert int(y) == int(x[:n].sum()) % 7
     assert (lengths[:, :-1] >= lengths[:, 1:]).all()  # sorted within each batch
+
+
+def test_digit_skew_zero_draws_the_articles_stream_bit_for_bit():
+    inputs, lengths, _ = T.random_batches(3, 16, 2, 5, 9, torch.Generator().manual_seed(5), digit_skew=0.0)
+    g = torch.Generator().manual_seed(5)  # the article's law, drawn by hand: lengths, then digits, nothing else
+    by_hand = torch.randint(2, 6, (3, 16), generator=g).sort(dim=1, descending=True).values
+    digits = torch.randint(0, 10, (3, 16, 5), generator=g)
+    assert torch.equal(lengths, by_hand)
+    assert torch.equal(inputs, digits.masked_fill(torch.arange(5) >= by_hand[..., None], 10))
+
+
+def test_digit_skew_makes_runs_common_and_keeps_the_task():
+    inputs, lengths, targets = T.random_batches(200, 16, 10, 10, 9, torch.Generator().manual_seed(2), digit_skew=1.0)
+    rows, y = inputs.view(-1, 10), targets.view(-1)
+    assert torch.equal(y, rows.sum(dim=1) % 10)  # still the sum mod 10 of the digits drawn
+    all_equal = (rows == rows[:, :1]).all(dim=1).float().mean().item()
+    assert 0.04 < all_equal < 0.2  # about E[p^10] = 1/11 when every digit is the favourite; 1e-9 if uniform
+    mostly_zero = ((rows == 0).sum(dim=1) >= 8).float().mean().item()
+    assert 0.02 < mostly_zero < 0.06  # the favourite is 0 one time in ten, and then p >= 0.8 or so
+    firsts = Counter(rows[:, 0].tolist())  # one digit per sequence: independent draws
+    assert chi2_uniform(firsts, range(10)) < chi2_upper(9)  # every digit is the favourite as often
+    _, _, uniform = T.random_batches(200, 16, 10, 10, 9, torch.Generator().manual_seed(2))
+    assert not torch.equal(uniform, targets)
 
 
 def test_fast_batches_draw_the_same_distribution_as_the_dataset():
@@ -421,3 +445,19 @@ def test_the_training_script_never_imports_itself_as_a_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "once" and "usage:" in out.stdout
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_noisy_forward_is_the_packed_forward_when_the_noise_is_zero(cell):
+    """--state_noise steps the cell one digit at a time: with no noise it must be the packed model exactly,
+    ended sequences keeping their state through the padding; with noise it must differ and still train."""
+    torch.manual_seed(0)
+    model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 2, "rnn_type": cell})
+    inputs, lengths, targets = (b[0] for b in T.random_batches(1, 32, 1, 10, 9, torch.Generator().manual_seed(1)))
+    assert lengths.min() < lengths.max()  # padding is exercised
+    packed = model(inputs, lengths, lengths_sorted=True)
+    assert torch.allclose(T.noisy_logits(model, inputs, lengths, 0.0), packed, atol=1e-6)
+    noisy = T.noisy_logits(model, inputs, lengths, 0.5)
+    assert not torch.allclose(noisy, packed, atol=1e-3)
+    nn.functional.cross_entropy(noisy, targets).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.rnn.parameters())
