@@ -36,7 +36,7 @@ import sys
 if __package__ in (None, ""):  # run as a file: import the package from the repository root
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from rnn_tutorial import inside, scoring, sweep  # noqa: E402
+from rnn_tutorial import audit, inside, scoring, sweep  # noqa: E402
 from rnn_tutorial.experiments import ABLATION, ARTICLE_SIX, CLAIMS, EXPERIMENTS, INSIDE, PILOTS  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -202,6 +202,20 @@ def exact_tasks(seeds, rows, store, recipes=RECIPES):
     return tasks
 
 
+def reaudit_stale(tasks, store):
+    """Judge again, from their kept weights, the recorded runs an older audit judged (no training);
+    each record is rewritten as soon as it is judged, so a stop loses nothing."""
+    stale = [t for t in tasks if (r := store.load(t)) is not None and r["audit"].get("version", 1) < audit.VERSION]
+    for number, task in enumerate(stale, 1):
+        weights = store.path(task)[: -len(".json")] + ".pt"
+        if not os.path.isfile(weights):
+            print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
+            continue
+        record = audit.reaudit(store.load(task), weights)
+        store.save(task, record)
+        print(f"[{number}/{len(stale)}] judged again: {describe_audited(task, record)}", flush=True)
+
+
 def describe_audited(task, record):
     return f"{task.name} seed {task.seed}: {100 * record['test_accuracy']:.1f}%; {record['audit']['verdict']}"
 
@@ -274,6 +288,8 @@ def run_part(part, args, store):
     elif part == "exact":
         tasks = exact_tasks(args.seeds, args.rows, store, args.recipes)
         describe = describe_audited
+        if args.reaudit:
+            reaudit_stale(tasks, store)
     else:
         tasks = inside_tasks()
         describe = describe_inside
@@ -325,6 +341,8 @@ def main(argv=None):
                    help="ablation rows (default: all; --rows alone: none): " + "; ".join(ABLATION))
     p.add_argument("--recipes", nargs="+", choices=list(EXPERIMENTS), default=RECIPES, metavar="NAME",
                    help="exact: the experiments audited over every seed (default: %(default)s)")
+    p.add_argument("--reaudit", action="store_true",
+                   help="exact: first judge again, from their kept weights, the runs an older audit judged")
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)
     parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]

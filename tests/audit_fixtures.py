@@ -5,37 +5,39 @@ import torch
 import train_cls_rnn as T
 
 
-def exact_adder(strength=20.0, swap=None):
-    """A plain nn.RNN that adds mod 10 exactly: unit (s, d) is on when the running sum is s and the last digit d;
-    one more unit says that a digit has been read. swap=(a, b): units (a, 0) and (b, 0) read each other's state."""
+def exact_adder(strength=20.0, swap=None, base=10):
+    """A plain nn.RNN that adds mod base exactly: unit (s, d) is on when the running sum is s and the last digit
+    d; one more unit says that a digit has been read. swap=(a, b): units (a, 0) and (b, 0) read each other's
+    state."""
     A = strength
-    model = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=101, num_layers=1, cls_num=10)
+    size = base * base + 1
+    model = T.RnnClsNet(vocab_size=base, embed_dim=base, hidden_dim=size, num_layers=1, cls_num=base)
 
     def unit(s, d):
-        return 10 * s + d
+        return base * s + d
 
-    started = 100
-    w_ih, w_hh, bias = torch.zeros(101, 10), torch.zeros(101, 101), torch.zeros(101)
-    for s in range(10):
-        for d in range(10):
+    started = size - 1
+    w_ih, w_hh, bias = torch.zeros(size, base), torch.zeros(size, size), torch.zeros(size)
+    for s in range(base):
+        for d in range(base):
             u = unit(s, d)
-            previous = (s - d) % 10
+            previous = (s - d) % base
             if swap and d == 0 and s in swap:
                 previous = swap[1] if s == swap[0] else swap[0]
             w_ih[u, d] = A
-            for e in range(10):
+            for e in range(base):
                 w_hh[u, unit(previous, e)] = A
             first = previous == 0  # from the initial state, whose sum is 0
-            w_hh[u, started] = 9 * A - (A if first else 0)
+            w_hh[u, started] = (base - 1) * A - (A if first else 0)
             bias[u] = -1.5 * A + (A if first else 0)
     w_ih[started, :] = A
     w_hh[started, started] = A
-    fc = torch.zeros(10, 101)
-    for s in range(10):
-        for d in range(10):
+    fc = torch.zeros(base, size)
+    for s in range(base):
+        for d in range(base):
             fc[s, unit(s, d)] = 1.0
     with torch.no_grad():
-        model.embedding.weight.copy_(torch.cat([torch.eye(10), torch.zeros(1, 10)]))
+        model.embedding.weight.copy_(torch.cat([torch.eye(base), torch.zeros(1, base)]))
         model.rnn.weight_ih_l0.copy_(w_ih)
         model.rnn.weight_hh_l0.copy_(w_hh)
         model.rnn.bias_ih_l0.copy_(bias)

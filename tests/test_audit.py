@@ -77,6 +77,34 @@ def test_a_planted_flaw_is_found_shortest_first_and_refused_by_the_proof():
     assert not audit.prove(model, 10, states, sums)["proven"]  # the boxes cannot be right: the map is wrong
 
 
+def test_the_ball_stretch_bounds_how_far_the_cell_moves_any_two_points_of_a_ball():
+    torch.manual_seed(3)
+    w, u = 2 * torch.randn(12, 12, dtype=torch.float64), torch.randn(12, dtype=torch.float64)
+    centre = torch.tanh(torch.randn(12, dtype=torch.float64))
+    for radius in (0.01, 0.3, 2.0):
+        bound = float(audit.tanh_cell_stretch(w, w @ centre + u, torch.tensor(radius, dtype=torch.float64)))
+        directions = torch.nn.functional.normalize(torch.randn(4000, 12, dtype=torch.float64), dim=1)
+        points = centre + radius * torch.rand(4000, 1, dtype=torch.float64) ** (1 / 12) * directions
+        moved = (torch.tanh(points @ w.T + u) - torch.tanh(w @ centre + u)).norm(dim=1)
+        assert float(moved.max()) <= bound * radius
+        assert float(moved.max()) > 0.2 * bound * radius  # a bound, but not a vacuous one
+    assert bound <= float(torch.linalg.matrix_norm(w, ord=2)) * (1 + 1e-9)  # never worse than tanh' <= 1
+
+
+@pytest.mark.parametrize("base", [2, 3])
+def test_balls_prove_a_contracting_adder_and_refuse_a_planted_flaw(base):
+    model = exact_adder(base=base)  # saturated units: tanh' is tiny near every state, the map contracts
+    states, sums, _ = audit.visited_states(model, base)
+    assert not audit.prove_with_balls(model, base, states.double(), sums, k=1)["proven"]  # one ball: too coarse
+    proof = audit.prove_with_balls(model, base, states.double(), sums, k=4)
+    assert proof["proven"] and proof["min_margin"] > 1 and proof["widest"] < 0.01
+    flawed = exact_adder(base=base, swap=(1, 0) if base == 2 else (1, 2))
+    states, sums, _ = audit.visited_states(flawed, base)
+    assert not any(audit.prove_with_balls(flawed, base, states.double(), sums, k=k)["proven"] for k in (1, 4, 16))
+    gru = T.RnnClsNet(vocab_size=base, embed_dim=base, hidden_dim=4, rnn_type="gru")
+    assert "one layer of the tanh cell" in audit.prove_with_balls(gru, base, states[:, :4].double(), sums)["reason"]
+
+
 def save_run(folder, model):
     """A run folder as train_cls_rnn.py writes it, holding a hand-built model."""
     config = vars(T.parse_args(["--hidden_dim", "101", "--embed_dim", "10", "--save_dir", str(folder),

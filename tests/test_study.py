@@ -157,3 +157,13 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     (row,) = study.exact_rows([loaded])
     assert row["seeds"] == 1 and row["no_counterexample"] == 0 and row["proven"] == 0
     assert "| baseline | 1 | " in study.exact_table([row]) and "- baseline seed 1: " in study.exact_table([row])
+    # a record judged by an older audit is judged again from its weights, without training; fresh ones are left
+    stale = {**loaded, "audit": {**loaded["audit"], "version": 1, "verdict": "judged by an older audit"}}
+    store.save(task, stale)
+    study.reaudit_stale([task], store)
+    again = store.load(task)
+    assert again["audit"]["version"] == audit.VERSION and again["audit"]["verdict"] == record["audit"]["verdict"]
+    assert again["eval_curve"] == record["eval_curve"]  # the training's record is kept as it was
+    before = os.path.getmtime(path)
+    study.reaudit_stale([task], store)
+    assert os.path.getmtime(path) == before
