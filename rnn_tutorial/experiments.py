@@ -29,16 +29,19 @@ EXPERIMENTS = {
     "sota_clip": SOTA + ["--grad_clip", "1.0"],
     "sota_gru": SOTA + ["--rnn_type", "gru"],
     "sota_lstm": SOTA + ["--rnn_type", "lstm"],
-    # the recipes of the study (study.py): at the article's budget of sequences, with a gated cell; the
-    # best found with the article's cell (every seed right at lengths 2-5, not every seed beyond 20);
-    # and that one with twice the batch (twice the sequences)
-    "reliable": RECIPE + ["--batch_size", "64", "--rnn_type", "gru"],
+    # the recipe we recommend (README section 12): the article's plain cell at the article's budget of
+    # sequences, trained on sequences that favour one digit and with noise on its state, so that it is
+    # right on runs and sparse sequences too, not only on random ones
+    "reliable": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
+    # the recipes of section 6.3, right on random sequences (each has seeds with counterexamples): with a
+    # gated cell (called `reliable` until the audit); the best with the article's cell (every seed right at
+    # lengths 2-5, not every seed beyond 20); and that one with twice the batch (twice the sequences)
+    "reliable_gru": RECIPE + ["--batch_size", "64", "--rnn_type", "gru"],
     "reliable_rnn": RECIPE + ["--batch_size", "64"],
     "reliable_rnn_b128": RECIPE + ["--batch_size", "128"],
-    # candidates for a recipe exact on every sequence (README section 12)
-    "skewed_rnn": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],
-    "skewed_noisy_rnn": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
-    "noisy_rnn": RECIPE + ["--batch_size", "64", "--state_noise", "0.1"],
+    # `reliable` without one of its two ingredients (reliable_rnn has neither)
+    "reliable_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],
+    "reliable_no_skew": RECIPE + ["--batch_size", "64", "--state_noise", "0.1"],
 }
 ARTICLE_SIX = ["baseline", "large_batch", "large_batch_lr5e-3", "deeper_rnn", "sota", "sota_warmup"]
 
@@ -136,7 +139,7 @@ ABLATION = {
     "reliable_rnn, orthogonal init": (with_flags(RNN, init="orthogonal"), "orthogonal hidden-to-hidden weights"),
     "reliable_rnn, steps 40000 (2x)": (with_flags(RNN, total_steps=40000), "twice as long: twice the sequences"),
     "reliable_rnn, batch 128 (2x)": (with_flags(RNN, batch_size=128), "twice the batch: twice the sequences"),
-    "reliable_rnn, gru = reliable": (with_flags(RNN, rnn_type="gru"), "a gated cell (GRU)"),
+    "reliable_rnn, gru = reliable_gru": (with_flags(RNN, rnn_type="gru"), "a gated cell (GRU)"),
     "reliable_rnn, lengths 1-20": (with_flags(RNN, max_seq_len=20), "lengths 1-20 (the same number of sequences)"),
     "reliable_rnn, then lengths 1-30": (with_flags(RNN, curriculum_max_len=30, curriculum_step=10000),
                                         "then lengths 1-30 from step 10k (a curriculum)"),
@@ -149,4 +152,4 @@ PILOTS = {"reliable_rnn, steps 40000 (2x)": [6, 7], "reliable_rnn, lengths 1-20"
 
 # Runs looked at from inside (inside.py), (experiment, seed): examples of each outcome
 INSIDE = [("deeper_rnn", 1), ("deeper_rnn", 3), ("sota_warmup", 2), ("sota_warmup", 3), ("reliable_rnn", 1),
-          ("reliable_rnn_b128", 1), ("reliable", 1)]
+          ("reliable_rnn_b128", 1), ("reliable_gru", 1)]
