@@ -20,7 +20,10 @@ then tries to show that none exists:
                   one or more per automaton state, grown to a fixpoint from the
                   initial state): if every digit maps every box into a box of
                   the right state and the read-out is right everywhere in every
-                  box, the model is right on every sequence of every length
+                  box, the model is right on every sequence of every length.
+                  For one layer of the plain tanh cell, Euclidean balls too
+                  (the cell's Lipschitz bound on each ball): boxes suit
+                  saturated units, balls a map that contracts near its states
 
     python rnn_tutorial/audit.py                          # the newest run under ./output
     python rnn_tutorial/audit.py --save_dir ./output/reliable --figure automaton.png
