@@ -19,7 +19,9 @@ twice: the ablation's base row reuses the sota_warmup runs, and so on):
     python rnn_tutorial/study.py luck                 # 120 runs (the first 5 seeds are reproduce.py's)
     python rnn_tutorial/study.py ablation --rows "lengths 1-5" "reliable_rnn, hidden 32"
     python rnn_tutorial/study.py inside
-    python rnn_tutorial/study.py exact --rows "reliable_rnn"   # the three recipes only (the row is a recipe)
+    python rnn_tutorial/study.py exact --rows                 # the recipes only, over seeds 1-20
+    python rnn_tutorial/study.py exact --rows --recipes reliable --seeds 5   # one recipe, seeds 1-5
+    python rnn_tutorial/study.py exact --reaudit --rows       # first judge recorded runs again if the audit changed
     python rnn_tutorial/study.py table                # every table (and study.json) from the records, no training
 
 Each part writes rnn_tutorial/study.json (the parts already there are kept);
