@@ -89,9 +89,8 @@ def random_batches(num_batches, batch_size, min_seq_len, max_seq_len, max_number
 
     Digits drawn for padded positions are discarded; each batch is sorted by
     decreasing length. Shapes: (num_batches, batch_size[, max_seq_len]).
-    digit_skew > 0 (beyond the article): each sequence picks a favourite digit and a share p uniform
-    in [0, digit_skew], and each of its digits is the favourite with probability p, else uniform,
-    so that runs of one digit and mostly-zero sequences, rare under uniform digits, are common.
+    digit_skew > 0 (beyond the article): each sequence has a favourite digit, which each of its digits
+    is with probability p (uniform in [0, digit_skew]): runs and mostly-zero sequences become common.
     """
     shape = (num_batches, batch_size)
     lengths = torch.randint(min_seq_len, max_seq_len + 1, shape, generator=generator)
@@ -266,21 +265,17 @@ def resolve_device(name):
 
 
 def noisy_logits(model, x, seq_lengths, noise):
-    """Beyond the article (--state_noise): the model's forward pass one digit at a time, with Gaussian
-    noise added to the hidden state after every digit. A network that drifts off its ten states is
-    punished for it, so training favours states that pull a nudged state back (attractors).
-    A sequence that has ended keeps its state through the padded steps, as packing would."""
-    embedded = model.embedding(x)
-    hx = None
+    """Beyond the article (--state_noise): the forward pass one digit at a time, with Gaussian noise on
+    the hidden state after every digit, so that a network whose states drift is punished for it. An
+    ended sequence keeps its state through the padded steps, as packing would."""
+    lstm = isinstance(model.rnn, nn.LSTM)  # its state is (h, c); the other cells' is h alone
+    embedded, parts = model.embedding(x), None
     for t in range(x.shape[1]):
-        _, new = model.rnn(embedded[:, t : t + 1], hx)
-        new = tuple(s + noise * torch.randn_like(s) for s in new) if isinstance(new, tuple) else (
-            new + noise * torch.randn_like(new))
+        _, new = model.rnn(embedded[:, t : t + 1], None if parts is None else parts if lstm else parts[0])
+        new = tuple(s + noise * torch.randn_like(s) for s in (new if lstm else (new,)))
         running = (t < seq_lengths).to(x.device).view(1, -1, 1)
-        hx = new if hx is None else (tuple(torch.where(running, n, o) for n, o in zip(new, hx))
-                                     if isinstance(new, tuple) else torch.where(running, new, hx))
-    h_n = hx[0] if isinstance(hx, tuple) else hx
-    return model.fc(h_n[-1])
+        parts = new if parts is None else tuple(torch.where(running, n, o) for n, o in zip(new, parts))
+    return model.fc(parts[0][-1])
 
 
 def train(args, progress="auto"):
@@ -342,10 +337,9 @@ def train(args, progress="auto"):
     try:
         while step < args.total_steps:
             inputs, lengths, targets = next(batches)
-            if getattr(args, "state_noise", 0):
-                logits = noisy_logits(model, inputs.to(device), lengths, args.state_noise)
-            else:
-                logits = model(inputs.to(device), lengths, lengths_sorted=True)
+            inputs = inputs.to(device)
+            logits = (noisy_logits(model, inputs, lengths, args.state_noise) if getattr(args, "state_noise", 0)
+                      else model(inputs, lengths, lengths_sorted=True))
             loss = criterion(logits, targets.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
