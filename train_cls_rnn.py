@@ -116,9 +116,8 @@ def training_batches(batch_size, min_seq_len, max_seq_len, max_number, generator
 def curriculum_batches(args, generator, chunk=500):
     """The training stream: lengths min..max_seq_len, and from --curriculum_step on (if set, beyond
     the article) lengths min..curriculum_max_len: learn the short cases first, then hold the sum longer."""
-    skew = getattr(args, "digit_skew", 0.0)
     short = training_batches(args.batch_size, args.min_seq_len, args.max_seq_len, args.max_number, generator, chunk,
-                             skew)
+                             args.digit_skew)
     if not args.curriculum_max_len:
         yield from short
         return
@@ -126,7 +125,7 @@ def curriculum_batches(args, generator, chunk=500):
         yield next(short)
     longer = dict(vars(args), max_seq_len=args.curriculum_max_len)
     yield from training_batches(args.batch_size, args.min_seq_len, args.curriculum_max_len, args.max_number,
-                                generator, limits.data_chunk(longer), skew)
+                                generator, limits.data_chunk(longer), args.digit_skew)
 
 
 def make_eval_set(num_samples, min_seq_len, max_seq_len, max_number, seed):
@@ -338,7 +337,7 @@ def train(args, progress="auto"):
         while step < args.total_steps:
             inputs, lengths, targets = next(batches)
             inputs = inputs.to(device)
-            logits = (noisy_logits(model, inputs, lengths, args.state_noise) if getattr(args, "state_noise", 0)
+            logits = (noisy_logits(model, inputs, lengths, args.state_noise) if args.state_noise
                       else model(inputs, lengths, lengths_sorted=True))
             loss = criterion(logits, targets.to(device))
             optimizer.zero_grad(set_to_none=True)

@@ -457,19 +457,38 @@ def clusters_of(states, k):
     return torch.cdist(states, centres).argmin(dim=1)
 
 
+def groups_by_state(states, sums, base, k):
+    """The visited states of each automaton state split into up to k groups: (the state of each group,
+    [the members of each group])."""
+    labels, members = [], []
+    for s in range(base):
+        mine = states[sums == s]
+        groups = clusters_of(mine, k)
+        for g in groups.unique():
+            labels.append(s), members.append(mine[groups == g])
+    return torch.tensor(labels), members
+
+
+def nearest_of_state(points, centres, labels, wanted):
+    """For each point, the nearest centre among those whose label is the point's wanted one."""
+    distance = torch.cdist(points, centres)
+    distance[labels[None, :] != wanted[:, None]] = math.inf
+    return distance.argmin(dim=1)
+
+
 def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400):
     """Try to prove the model right on every sequence; a dict saying whether, and if not, why not.
     Boxes first (they suit saturated units); then, for the plain tanh cell, balls (they suit a map that
     contracts near its states while mixing its units)."""
-    cell = IntervalCell(model)
+    cell, states = IntervalCell(model), states.double()
     attempts = []
     for k in regions_per_state:
-        attempts.append(prove_with_boxes(cell, base, states.double(), sums, k, rounds))
+        attempts.append(prove_with_boxes(cell, base, states, sums, k, rounds))
         if attempts[-1]["proven"]:
             break
-    if not attempts[-1]["proven"] and cell.kind == "rnn" and not cell.relu and cell.layers == 1:
+    if not attempts[-1]["proven"] and balls_apply(model):
         for k in regions_per_state:
-            attempts.append(prove_with_balls(model, base, states.double(), sums, k, rounds=100))
+            attempts.append(prove_with_balls(model, base, states, sums, k, rounds=100))
             if attempts[-1]["proven"]:
                 break
     best = dict(attempts[-1])
@@ -487,13 +506,8 @@ def region_count(attempt):
 def prove_with_boxes(cell, base, states, sums, k, rounds):
     """Boxes around the visited states (k per automaton state), grown until every digit maps each box into a
     box of the right state: a fixpoint, hence an invariant of every reachable state. Then the read-out."""
-    labels, lo, hi = [], [], []
-    for s in range(base):
-        mine = states[sums == s]
-        groups = clusters_of(mine, k)
-        for g in groups.unique():
-            labels.append(s), lo.append(mine[groups == g].amin(dim=0)), hi.append(mine[groups == g].amax(dim=0))
-    labels, lo, hi = torch.tensor(labels), torch.stack(lo), torch.stack(hi)
+    labels, members = groups_by_state(states, sums, base, k)
+    lo, hi = torch.stack([m.amin(dim=0) for m in members]), torch.stack([m.amax(dim=0) for m in members])
     nodes = len(labels)
     # edges: from each box and from the initial (zero) state, each digit; the target is fixed once, by the nearest
     # box of the right state to the image's centre
@@ -503,9 +517,7 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     first = cell.step(zero, zero, torch.arange(base))
 
     def nearest(image_lo, image_hi, wanted):
-        distance = torch.cdist((image_lo + image_hi) / 2, (lo + hi) / 2)
-        distance[labels[None, :] != wanted[:, None]] = math.inf
-        return distance.argmin(dim=1)
+        return nearest_of_state((image_lo + image_hi) / 2, (lo + hi) / 2, labels, wanted)
 
     result = {"method": "boxes", "boxes": nodes, "proven": False, "rounds": 0}
     for round_ in range(1, rounds + 1):
@@ -545,6 +557,12 @@ def tanh_cell_stretch(w, pre, radius):
     return torch.linalg.matrix_norm(slope[..., None] * w, ord=2) * (1 + 1e-9)
 
 
+def balls_apply(model):
+    """The ball proof is written for one layer of the plain tanh cell."""
+    rnn = model.rnn
+    return isinstance(rnn, torch.nn.RNN) and rnn.nonlinearity == "tanh" and rnn.num_layers == 1
+
+
 def prove_with_balls(model, base, states, sums, k=1, rounds=100):
     """The proof for one layer of the plain tanh cell, in Euclidean balls (k per automaton state).
 
@@ -557,10 +575,10 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
     where the cell mixes its units (their corners grow every step); a ball only asks that the map
     contracts near the states the network uses.
     """
-    rnn = model.rnn
-    if not (isinstance(rnn, torch.nn.RNN) and rnn.nonlinearity == "tanh" and rnn.num_layers == 1):
+    if not balls_apply(model):
         return {"method": "balls", "balls": 0, "proven": False,
                 "reason": "balls are written for one layer of the tanh cell"}
+    rnn = model.rnn
     weight = lambda name: getattr(rnn, name).detach().double()  # noqa: E731
     w, w_ih, b_ih, b_hh = weight("weight_hh_l0"), weight("weight_ih_l0"), weight("bias_ih_l0"), weight("bias_hh_l0")
     x = model.embedding.weight.detach().double()[:base]
@@ -570,18 +588,11 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
     # tanh passes its input's error on with slope <= 1 and adds a few units in the last place of its own
     slack = (gamma(n + m + 2) * (w.abs().sum(dim=1) + x.abs() @ w_ih.abs().T + b_ih.abs() + b_hh.abs())
              + 4 * UNIT).norm(dim=1)  # (digit,)
-    labels, centres = [], []
-    for s in range(base):
-        mine = states[sums == s]
-        groups = clusters_of(mine, k)
-        for g in groups.unique():
-            labels.append(s), centres.append(mine[groups == g].mean(dim=0))
-    labels, centres = torch.tensor(labels), torch.stack(centres)
+    labels, members = groups_by_state(states, sums, base, k)
+    centres = torch.stack([m.mean(dim=0) for m in members])
 
     def nearest(points, wanted):
-        distance = torch.cdist(points, centres)
-        distance[labels[None, :] != wanted[:, None]] = math.inf
-        return distance.argmin(dim=1)
+        return nearest_of_state(points, centres, labels, wanted)
 
     pre = (centres @ w.T)[:, None, :] + u[None, :, :]  # (ball, digit, hidden): the centres' pre-activations
     image = torch.tanh(pre)
@@ -589,7 +600,8 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
     miss = (image - centres[into]).norm(dim=2)  # how far each centre's image is from its ball's centre
     start = nearest(torch.tanh(u), torch.arange(base))  # from the initial (zero) state, digit d
     first = (torch.tanh(u) - centres[start]).norm(dim=1) + slack
-    radius = torch.zeros(len(labels), dtype=torch.float64).scatter_reduce(0, start, first, "amax")
+    entry = torch.zeros(len(labels), dtype=torch.float64).scatter_reduce(0, start, first, "amax")  # per ball
+    radius = entry.clone()
     fc_w, fc_b = model.fc.weight.detach().double(), model.fc.bias.detach().double()
     diff_w = fc_w[labels][:, None, :] - fc_w[None, :, :]  # (ball, class, hidden)
     gap_at_centre = (diff_w @ centres[..., None])[..., 0] + fc_b[labels][:, None] - fc_b[None, :]
@@ -607,7 +619,7 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
             return result
         need = miss + tanh_cell_stretch(w, pre, radius[:, None]) * radius[:, None] + slack[None, :]
         needed = torch.zeros_like(radius).scatter_reduce(0, into.flatten(), need.flatten(), "amax")
-        needed = torch.maximum(needed, radius.new_zeros(len(radius)).scatter_reduce(0, start, first, "amax"))
+        needed = torch.maximum(needed, entry)
         if (needed <= radius).all():
             result.update(proven=True, reason=f"fixpoint after {round_} rounds; smallest read-out margin "
                                               f"{float(margin.min()):.3g}; radii up to {float(radius.max()):.3g}",

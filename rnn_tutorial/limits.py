@@ -32,10 +32,10 @@ def config_error(args):
         if not (value > 0 and math.isfinite(value)):
             return f"--{name} must be positive (got {value})"
     for name in ["warmup_step", "min_lr", "save_every", "grad_clip", "state_noise"]:
-        value = getattr(args, name, 0)
+        value = getattr(args, name)
         if not (value >= 0 and math.isfinite(value)):
             return f"--{name} must be zero or positive (got {value})"
-    if not 0 <= getattr(args, "digit_skew", 0.0) <= 1:  # also refuses nan
+    if not 0 <= args.digit_skew <= 1:  # also refuses nan
         return f"--digit_skew must be between 0 and 1 (got {args.digit_skew})"
     if args.min_seq_len < 1:
         return f"--min_seq_len must be at least 1 (got {args.min_seq_len})"

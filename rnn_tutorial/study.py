@@ -207,13 +207,13 @@ def exact_tasks(seeds, rows, store, recipes=RECIPES):
 def reaudit_stale(tasks, store):
     """Judge again, from their kept weights, the recorded runs an older audit judged (no training);
     each record is rewritten as soon as it is judged, so a stop loses nothing."""
-    stale = [t for t in tasks if (r := store.load(t)) is not None and r["audit"].get("version", 1) < audit.VERSION]
-    for number, task in enumerate(stale, 1):
+    stale = [(t, r) for t in tasks if (r := store.load(t)) is not None and r["audit"].get("version", 1) < audit.VERSION]
+    for number, (task, record) in enumerate(stale, 1):
         weights = store.path(task)[: -len(".json")] + ".pt"
         if not os.path.isfile(weights):
             print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
             continue
-        record = audit.reaudit(store.load(task), weights)
+        record = audit.reaudit(record, weights)
         store.save(task, record)
         print(f"[{number}/{len(stale)}] judged again: {describe_audited(task, record)}", flush=True)
 
