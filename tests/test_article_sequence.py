@@ -104,16 +104,28 @@ def test_the_articles_predictor_reads_a_folder_we_wrote(tmp_path):
     assert f"模型预测结果: {prediction}" in answer.stdout  # the same answer from the same files
 
 
-@pytest.mark.parametrize("flag, value", [
-    ("--max_seq_len", "50000"), ("--eval_samples", "20000000"), ("--hidden_dim", "160000"),
-    ("--embed_dim", "1000000000"), ("--num_layers", "100000"), ("--max_number", "900000000"),
-    ("--batch_size", "1600000000"), ("--threads", "100000"),
-])
-def test_an_oversized_flag_gets_one_line_naming_it(tmp_path, flag, value):
+OVERSIZED = [("--max_seq_len", "50000"), ("--eval_samples", "20000000"), ("--hidden_dim", "160000"),
+             ("--embed_dim", "1000000000"), ("--num_layers", "100000"), ("--max_number", "900000000"),
+             ("--batch_size", "1600000000"), ("--threads", "100000")]
+
+
+def test_an_oversized_flag_in_a_real_process_exits_2_with_one_line(tmp_path):
+    flag, value = OVERSIZED[0]
     out = run_script("train_cls_rnn.py", flag, value, "--swanlab_mode", "disabled", cwd=tmp_path, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0] and "error:" in lines[0]
+    assert not (tmp_path / "output").exists()
+
+
+@pytest.mark.parametrize("flag, value", OVERSIZED)
+def test_an_oversized_flag_gets_one_line_naming_it(tmp_path, monkeypatch, capsys, flag, value):
+    """The same path as the process above (main, argparse's error), in this process: each flag's line."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        T.main([flag, value, "--swanlab_mode", "disabled"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(lines) == 1 and "error:" in lines[0] and flag in lines[0]
     assert not (tmp_path / "output").exists()
 
 

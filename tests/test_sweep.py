@@ -94,6 +94,7 @@ def test_tiny_sweep_records_each_run_and_a_second_invocation_reruns_nothing(loca
     assert [(r["run_name"], r["seed"]) for r in results["runs"]] == [
         ("baseline", 1), ("baseline", 2), ("large_batch", 1), ("large_batch", 2)]
     assert results["runs"][0] == {**json.loads(files[2].read_text()), "run_name": "baseline"}
+    assert not list((base / "out").glob("*.png"))  # --no_figures
 
     again = run_script("rnn_tutorial/reproduce.py", *TINY, "--records", str(base / "records"),
                        "--out", str(base / "again"), timeout=120)
