@@ -21,6 +21,25 @@ def test_wilson_interval_of_none_all_and_some():
     assert low < 0.25 < high and (low, high) == pytest.approx((0.112, 0.469), abs=1e-3)
 
 
+def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliable_is_the_plain_cell():
+    parser = T.build_parser()
+
+    def sequences(name):
+        flags = parser.parse_args(experiments.EXPERIMENTS[name])
+        return flags.batch_size * flags.total_steps
+
+    article = sequences("sota_warmup")
+    assert article == 1_280_000
+    assert all(sequences(name) <= 2 * article for name in study.RECIPES)
+    reliable = parser.parse_args(experiments.EXPERIMENTS["reliable"])
+    assert reliable.rnn_type == "rnn" and reliable.digit_skew > 0 and reliable.state_noise > 0
+    # each ablation is the recipe with one ingredient off, and nothing else changed
+    for name, off in (("reliable_no_noise", "state_noise"), ("reliable_no_skew", "digit_skew")):
+        changed = {k for k, v in vars(parser.parse_args(experiments.EXPERIMENTS[name])).items()
+                   if v != getattr(reliable, k)}
+        assert changed == {off}
+
+
 def test_with_flags_replaces_or_adds():
     base = ["--hidden_dim", "32", "--lr", "0.005"]
     assert experiments.with_flags(base, lr=0.002, min_seq_len=1) == ["--hidden_dim", "32", "--lr", "0.002",
