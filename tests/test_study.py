@@ -175,7 +175,9 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     assert loaded["audit"] == record["audit"] and "attachments" not in loaded
     (row,) = study.exact_rows([loaded])
     assert row["seeds"] == 1 and row["no_counterexample"] == 0 and row["proven"] == 0
-    assert "| baseline | 1 | " in study.exact_table([row]) and "- baseline seed 1: " in study.exact_table([row])
+    assert row["learned"] == int(loaded["converged"])
+    table = study.exact_table([row])
+    assert f"| baseline | 1 | {row['learned']} of 1 | " in table and "- baseline seed 1: " in table
     # a record judged by an older audit is judged again from its weights, without training; fresh ones are left
     stale = {**loaded, "audit": {**loaded["audit"], "version": 1, "verdict": "judged by an older audit"}}
     store.save(task, stale)
