@@ -724,8 +724,8 @@ def report(result):
                  + ", ".join(f"{s} --{d}--> {t}" for s, d, t in wrong_cells[:4]))]
     proof = result["proof"]
     if "attempts" in proof:
-        lines.append("proof: " + "; ".join(f"{a.get('regions') or str(a['boxes']) + ' boxes'}: "
-                                           + ("proven" if a["proven"] else a["reason"]) for a in proof["attempts"]))
+        lines.append("proof: " + "; ".join(f"{a['regions']}: " + ("proven" if a["proven"] else a["reason"])
+                                           for a in proof["attempts"]))
     lines.append(f"audit took {result['seconds']:.1f} s")
     return "\n".join(lines)
 

@@ -181,8 +181,8 @@ def describe_inside(task, record):
 # 4. Is it really an adder? The recipes and the converging rows, audited (audit.py)
 # ----------------------------------------------------------------------------
 
-RECIPES = ["reliable", "reliable_no_noise", "reliable_no_skew", "reliable_rnn_b128", "reliable_b64", "reliable_b64_no_noise",
-           "reliable_gru", "reliable_rnn"]
+RECIPES = ["reliable", "reliable_no_noise", "reliable_no_skew", "reliable_rnn_b128", "reliable_b64",
+           "reliable_b64_no_noise", "reliable_gru", "reliable_rnn"]
 
 
 def exact_tasks(seeds, rows, store, recipes=RECIPES):
@@ -210,7 +210,7 @@ def reaudit_stale(tasks, store):
     each record is rewritten as soon as it is judged, so a stop loses nothing."""
     stale = [(t, r) for t in tasks if (r := store.load(t)) is not None and r["audit"].get("version", 1) < audit.VERSION]
     for number, (task, record) in enumerate(stale, 1):
-        weights = store.path(task)[: -len(".json")] + ".pt"
+        weights = store.attachment(task, ".pt")
         if not os.path.isfile(weights):
             print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
             continue
@@ -248,12 +248,14 @@ def exact_table(rows):
     if not rows:
         return "(no audited runs yet)"
     families = list(rows[0]["families"])
-    lines = ["| run | seeds | learned (≥ 99% at the trained lengths) | " + " | ".join(f"right on: {f}" for f in families)
+    lines = ["| run | seeds | learned (≥ 99% at the trained lengths) | "
+             + " | ".join(f"right on: {f}" for f in families)
              + " | no counterexample found | automaton adds | proven for every length | audit time |",
              "|---|---|---|" + "---|" * (len(families) + 4)]
     for row in rows:
         n = row["seeds"]
-        lines.append(f"| {row['row']} | {n} | {row['learned']} of {n} | " + " | ".join(f"{row['families'][f]} of {n}" for f in families)
+        lines.append(f"| {row['row']} | {n} | {row['learned']} of {n} | "
+                     + " | ".join(f"{row['families'][f]} of {n}" for f in families)
                      + f" | {row['no_counterexample']} of {n} | {row['adder']} of {n} | {row['proven']} of {n} | "
                      f"{row['audit_s']:.0f} s |")
     lines += ["", "Shortest counterexample found, per seed (digits -> answer (truth); dxN: digit d, N times):", ""]

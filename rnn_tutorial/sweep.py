@@ -159,6 +159,10 @@ class RecordStore:
         folder = task.folder or task.kind.split(":")[0].rsplit(".", 1)[-1]
         return os.path.join(self.root, folder, flags_slug(task_config(task)), f"seed{task.seed}.json")
 
+    def attachment(self, task, suffix):
+        """Where a file kept beside the record of this run lives: seed<N><suffix> (e.g. seed3.pt)."""
+        return self.path(task)[: -len(".json")] + suffix
+
     def load(self, task):
         """The record of this run, or None if it was never finished (or its file cannot be read)."""
         path = self.path(task)
@@ -183,7 +187,7 @@ class RecordStore:
         path = self.path(task)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         for suffix, data in record.pop("attachments", {}).items():
-            write_atomic(path[: -len(".json")] + suffix, lambda f: f.write(data))
+            write_atomic(self.attachment(task, suffix), lambda f: f.write(data))
         write_json_atomic(record, path, separators=(",", ":"))
         return path
 
