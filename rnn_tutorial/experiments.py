@@ -36,6 +36,9 @@ EXPERIMENTS = {
     # `reliable` without one of its two ingredients (reliable_rnn_b128 has neither)
     "reliable_no_noise": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0"],
     "reliable_no_skew": RECIPE + ["--batch_size", "128", "--state_noise", "0.1"],
+    # `reliable` with more noise on its state (candidates: the noise did most of the good)
+    "reliable_noise_0.2": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2"],
+    "reliable_noise_0.3": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.3"],
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],
