@@ -181,8 +181,9 @@ def describe_inside(task, record):
 # 4. Is it really an adder? The recipes and the converging rows, audited (audit.py)
 # ----------------------------------------------------------------------------
 
-RECIPES = ["reliable", "reliable_no_noise", "reliable_no_skew", "reliable_noise_0.2", "reliable_noise_0.3",
-           "reliable_rnn_b128", "reliable_b64", "reliable_b64_no_noise", "reliable_gru", "reliable_rnn"]
+RECIPES = ["reliable", "reliable_no_noise", "reliable_no_skew", "reliable_rnn_b128", "reliable_noise_0.1",
+           "reliable_noise_0.3", "reliable_noise_0.1_no_skew", "reliable_b64", "reliable_b64_no_noise",
+           "reliable_gru", "reliable_rnn"]
 
 
 def exact_tasks(seeds, rows, store, recipes=RECIPES):

@@ -33,11 +33,18 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
     assert all(sequences(name) <= 2 * article for name in study.RECIPES)
     reliable = parser.parse_args(experiments.EXPERIMENTS["reliable"])
     assert reliable.rnn_type == "rnn" and reliable.digit_skew > 0 and reliable.state_noise > 0
-    # each ablation is the recipe with one ingredient off, and nothing else changed
-    for name, off in (("reliable_no_noise", "state_noise"), ("reliable_no_skew", "digit_skew")):
+    # each variant is a recipe with one flag changed, and nothing else: the ingredients off, the noise's level
+    variants = [("reliable_no_noise", "reliable", "state_noise"), ("reliable_no_skew", "reliable", "digit_skew"),
+                ("reliable_noise_0.1", "reliable", "state_noise"), ("reliable_noise_0.3", "reliable", "state_noise"),
+                ("reliable_noise_0.1_no_skew", "reliable_noise_0.1", "digit_skew"),
+                ("reliable_rnn_b128", "reliable_no_noise", "digit_skew"),
+                ("reliable_b64_no_noise", "reliable_b64", "state_noise")]
+    for name, recipe, changed_flag in variants:
+        recipe_flags = vars(parser.parse_args(experiments.EXPERIMENTS[recipe]))
         changed = {k for k, v in vars(parser.parse_args(experiments.EXPERIMENTS[name])).items()
-                   if v != getattr(reliable, k)}
-        assert changed == {off}
+                   if v != recipe_flags[k]}
+        assert changed == {changed_flag}, name
+    assert {name for name, _, _ in variants} <= set(study.RECIPES)
 
 
 def test_with_flags_replaces_or_adds():
