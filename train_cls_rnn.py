@@ -330,6 +330,7 @@ def train(args, progress="auto"):
 
     history, train_curve = [], []
     step, state, last_loss = 0, "success", float("nan")
+    noise = args.state_noise if args.state_noise_from == "start" else 0.0
     bar = Progress(args.total_steps, "step", style=progress)
     start = time.perf_counter()
     model.train()
@@ -337,7 +338,7 @@ def train(args, progress="auto"):
         while step < args.total_steps:
             inputs, lengths, targets = next(batches)
             inputs = inputs.to(device)
-            logits = (noisy_logits(model, inputs, lengths, args.state_noise) if args.state_noise
+            logits = (noisy_logits(model, inputs, lengths, noise) if noise
                       else model(inputs, lengths, lengths_sorted=True))
             loss = criterion(logits, targets.to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -358,6 +359,7 @@ def train(args, progress="auto"):
                 shown.update(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
             if step % args.eval_every == 0:
                 record = run_eval(step)
+                noise = args.state_noise if record["accuracy"] >= 0.99 else noise  # found: harden it from now on
                 shown.update(acc=f"{record['accuracy']:.3f}", acc_long=f"{record['accuracy_long']:.3f}")
             if shown:
                 bar.show(**shown)
@@ -437,13 +439,13 @@ def build_parser():
     optim.add_argument("--cosine_span", choices=["total", "after_warmup"], default="total",
                        help="cosine period: total_steps, starting after the warmup (the article's), or only "
                             "the steps after the warmup, ending exactly at min_lr (beyond the article)")
-    optim.add_argument("--state_noise", type=float, default=0.0,
-                       help="std of Gaussian noise added to the hidden state after every digit in training "
-                            "(0 = none, the article's; beyond the article)")
+    optim.add_argument("--state_noise", type=float, default=0.0, help="std of Gaussian noise added to the hidden "
+                       "state after every digit in training (0 = none, the article's; beyond the article)")
+    optim.add_argument("--state_noise_from", choices=["start", "found"], default="start",
+                       help="the noise from step 1, or from the first evaluation >= 99%% on (beyond the article)")
     optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
     optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
-    optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                       help="auto = cuda, else mps, else cpu")
+    optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps, cpu")
     optim.add_argument("--threads", type=int, default=1,
                        help="torch CPU threads, at most the cores (one is fastest for a model this small)")
     out = p.add_argument_group("logging and output")
@@ -454,8 +456,7 @@ def build_parser():
                      help="folder for args.pt, args.json, model_step_N.pt, result.json (default: ./output/RUN_NAME)")
     out.add_argument("--overwrite", action="store_true",
                      help="replace the checkpoints of an earlier run in save_dir (otherwise refuse)")
-    out.add_argument("--run_name", default="baseline",
-                     help="experiment name in SwanLab, and the run's folder under ./output")
+    out.add_argument("--run_name", default="baseline", help="the run's name in SwanLab and its folder under ./output")
     out.add_argument("--swanlab_mode", choices=["local", "offline", "online", "disabled"], default="local",
                      help="local/offline: logs only under --swanlab_dir; online: sync to the SwanLab cloud")
     out.add_argument("--swanlab_project", default="tutorial_with_rnn", help="SwanLab project name")

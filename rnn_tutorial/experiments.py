@@ -41,6 +41,9 @@ EXPERIMENTS = {
     "reliable_noise_0.1": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_noise_0.3": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.3"],
     "reliable_noise_0.1_no_skew": RECIPE + ["--batch_size", "128", "--state_noise", "0.1"],
+    # `reliable` with its noise switched on only once the task is found (the seeds it fails found it last)
+    "reliable_noise_when_found": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                                           "--state_noise_from", "found"],
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],

@@ -461,3 +461,22 @@ def test_noisy_forward_is_the_packed_forward_when_the_noise_is_zero(cell):
     assert not torch.allclose(noisy, packed, atol=1e-3)
     nn.functional.cross_entropy(noisy, targets).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.rnn.parameters())
+
+
+def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_at_99_percent(tmp_path):
+    """--state_noise_from found: the same steps as no noise at all until an evaluation reaches 99%, noise after."""
+    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
+            "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
+
+    def losses(name, *extra):
+        result = T.train(quick_args(tmp_path / name, *easy, *extra), progress="none")
+        return [p["loss"] for p in result["train_curve"]], result["history"]
+
+    plain, history = losses("plain")
+    found, _ = losses("found", "--state_noise", "0.5", "--state_noise_from", "found")
+    start, _ = losses("start", "--state_noise", "0.5")
+    first = next(r["step"] for r in history if r["accuracy"] >= 0.99)
+    assert 0 < first < 300
+    before = first // 10  # the losses logged up to that evaluation
+    assert found[:before] == plain[:before] and found[before:] != plain[before:]
+    assert start[:before] != plain[:before]
