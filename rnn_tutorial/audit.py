@@ -182,18 +182,18 @@ def judge_families(model, base, families=FAMILIES):
 
 
 @torch.inference_mode()
-def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_s=20.0):
-    """The shortest wrong sequence found, or None; and how many sequences were tried.
+def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_s=20.0):
+    """Sequences one digit longer at each level: yields (margins, sequence) per level, where margins[i]
+    is how much the right answer of the i-th sequence wins by (<= 0: wrong) and sequence(i) its digits.
 
-    Every sequence of up to exhaustive_length digits is tried; then, one digit
-    at a time, the beam keeps the `beam` sequences whose right answer wins by
-    the least (the same number for each right answer, so no state is left
-    out) and tries every next digit, up to max_length or budget_s seconds.
+    Every sequence of up to exhaustive_length digits is tried; then the beam keeps the `beam` sequences
+    whose right answer wins by the least (the same number for each right answer, so no state is left
+    out) and tries every next digit, up to max_length digits or budget_s seconds.
     """
-    start, tried = time.perf_counter(), 0
+    start = time.perf_counter()
     hx, sums, levels = None, torch.zeros(1, dtype=torch.long), []  # levels: (parent of each, its last digit)
 
-    def sequence(level, index):  # walk the parents back to the first digit
+    def walk_back(level, index):  # follow the parents back to the first digit
         digits = []
         for parents, last in reversed(levels[: level + 1]):
             digits.append(int(last[index]))
@@ -206,20 +206,27 @@ def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_
         hx = None if hx is None else (tuple(h[:, parents] for h in hx) if isinstance(hx, tuple) else hx[:, parents])
         hx, logits = step(model, hx, digits)
         sums = (sums[parents] + digits) % base
-        tried += len(digits)
         right = logits.gather(1, sums[:, None])[:, 0]
         margin = right - logits.scatter(1, sums[:, None], -math.inf).amax(dim=1)
         levels.append((parents, digits))
-        if (margin <= 0).any():
-            return sequence(length - 1, int(margin.argmin())), tried
+        yield margin, (lambda index, level=length - 1: walk_back(level, index))
         if length >= exhaustive_length:
             if time.perf_counter() - start > budget_s:
-                break
+                return
             keep = torch.cat([idx[margin[idx].argsort()[: beam // base]]
                               for s in range(base) if len(idx := (sums == s).nonzero()[:, 0])])
             hx = tuple(h[:, keep] for h in hx) if isinstance(hx, tuple) else hx[:, keep]
             sums = sums[keep]
             levels[-1] = (parents[keep], digits[keep])
+
+
+def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_s=20.0):
+    """The shortest wrong sequence found by beam_levels, or None; and how many sequences were tried."""
+    tried = 0
+    for margin, sequence in beam_levels(model, base, exhaustive_length, beam, max_length, budget_s):
+        tried += len(margin)
+        if (margin <= 0).any():
+            return sequence(int(margin.argmin())), tried
     return None, tried
 
 
