@@ -12,8 +12,8 @@ on the last hidden state, Adam with linear warmup + cosine decay, SwanLab logs.
 
 Sections, in the article's order: 1. data  2. model  3. schedule  4. evaluation
 5. training  6. command line. What is not the tutorial (run folders, size
-limits and flag checks, SwanLab, progress) lives in rnn_tutorial/: runs.py,
-limits.py, tracking.py and console.py.
+limits and flag checks, SwanLab, progress, the recipes' extras) lives in
+rnn_tutorial/: runs.py, limits.py, tracking.py, console.py and hardening.py.
 """
 
 import argparse
@@ -27,7 +27,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 from torch.utils.data import IterableDataset
 
-from rnn_tutorial import limits, runs
+from rnn_tutorial import hardening, limits, runs
 from rnn_tutorial.console import OneLineErrorParser, Progress, print_summary
 from rnn_tutorial.runs import CheckpointError
 from rnn_tutorial.tracking import Tracker, TrackingError
@@ -263,20 +263,6 @@ def resolve_device(name):
     return torch.device(name)
 
 
-def noisy_logits(model, x, seq_lengths, noise):
-    """Beyond the article (--state_noise): the forward pass one digit at a time, with Gaussian noise on
-    the hidden state after every digit, so that a network whose states drift is punished for it. An
-    ended sequence keeps its state through the padded steps, as packing would."""
-    lstm = isinstance(model.rnn, nn.LSTM)  # its state is (h, c); the other cells' is h alone
-    embedded, parts = model.embedding(x), None
-    for t in range(x.shape[1]):
-        _, new = model.rnn(embedded[:, t : t + 1], None if parts is None else parts if lstm else parts[0])
-        new = tuple(s + noise * torch.randn_like(s) for s in (new if lstm else (new,)))
-        running = (t < seq_lengths).to(x.device).view(1, -1, 1)
-        parts = new if parts is None else tuple(torch.where(running, n, o) for n, o in zip(new, parts))
-    return model.fc(parts[0][-1])
-
-
 def train(args, progress="auto"):
     """Train one model as args describe; returns a dict of results (and the model).
 
@@ -329,8 +315,10 @@ def train(args, progress="auto"):
         runs.save_atomic(model.state_dict(), os.path.join(args.save_dir, f"model_step_{step}.pt"))
 
     history, train_curve = [], []
-    step, state, last_loss = 0, "success", float("nan")
+    step, state, last_loss, found = 0, "success", float("nan"), False
     noise = args.state_noise if args.state_noise_from == "start" else 0.0
+    hard = hardening.HardSequences(args.hard_share, args.batch_size, args.min_seq_len, args.max_seq_len,
+                                   args.max_number, args.seed)
     bar = Progress(args.total_steps, "step", style=progress)
     start = time.perf_counter()
     model.train()
@@ -338,9 +326,11 @@ def train(args, progress="auto"):
         while step < args.total_steps:
             inputs, lengths, targets = next(batches)
             inputs = inputs.to(device)
-            logits = (noisy_logits(model, inputs, lengths, noise) if noise
-                      else model(inputs, lengths, lengths_sorted=True))
-            loss = criterion(logits, targets.to(device))
+            inputs, lengths, targets = hard.mix(inputs, lengths, targets)
+            if noise or args.loss_at != "end":  # beyond the article: the recipes' noise and loss
+                loss = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise, args)
+            else:
+                loss = criterion(model(inputs, lengths, lengths_sorted=True), targets.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip > 0:
@@ -359,7 +349,10 @@ def train(args, progress="auto"):
                 shown.update(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
             if step % args.eval_every == 0:
                 record = run_eval(step)
-                noise = args.state_noise if record["accuracy"] >= 0.99 else noise  # found: harden it from now on
+                found = found or record["accuracy"] >= 0.99  # found: harden it from now on
+                noise = args.state_noise if found else noise
+                if found and args.hard_share:
+                    hard.refresh(model)
                 shown.update(acc=f"{record['accuracy']:.3f}", acc_long=f"{record['accuracy_long']:.3f}")
             if shown:
                 bar.show(**shown)
@@ -443,6 +436,12 @@ def build_parser():
                        "state after every digit in training (0 = none, the article's; beyond the article)")
     optim.add_argument("--state_noise_from", choices=["start", "found"], default="start",
                        help="the noise from step 1, or from the first evaluation >= 99%% on (beyond the article)")
+    optim.add_argument("--loss_at", choices=["end", "every_digit"], default="end",
+                       help="the loss on the answer after the last digit (the article's), or after every digit, "
+                            "each prefix scored against its own sum (beyond the article)")
+    optim.add_argument("--hard_share", type=float, default=0.0,
+                       help="0..1: once an evaluation reaches 99%%, this share of every batch is the hardest "
+                            "sequences a beam search finds at each evaluation (0 = none; beyond the article)")
     optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
     optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
     optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps, cpu")

@@ -44,6 +44,13 @@ EXPERIMENTS = {
     # `reliable` with its noise switched on only once the task is found (the seeds it fails found it last)
     "reliable_noise_when_found": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
                                            "--state_noise_from", "found"],
+    # `reliable` with the loss on the answer after every digit, not only after the last one
+    "reliable_every_digit": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                                      "--loss_at", "every_digit"],
+    # `reliable` with, once the task is found, a quarter of every batch the hardest sequences of lengths 1-10
+    # that a beam search finds for the model as it is (the search is the audit's; its families stay unseen)
+    "reliable_hard": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                               "--hard_share", "0.25"],
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],

@@ -35,8 +35,9 @@ def config_error(args):
         value = getattr(args, name)
         if not (value >= 0 and math.isfinite(value)):
             return f"--{name} must be zero or positive (got {value})"
-    if not 0 <= args.digit_skew <= 1:  # also refuses nan
-        return f"--digit_skew must be between 0 and 1 (got {args.digit_skew})"
+    for name in ["digit_skew", "hard_share"]:
+        if not 0 <= getattr(args, name) <= 1:  # also refuses nan
+            return f"--{name} must be between 0 and 1 (got {getattr(args, name)})"
     if args.min_seq_len < 1:
         return f"--min_seq_len must be at least 1 (got {args.min_seq_len})"
     if args.min_seq_len > args.max_seq_len:

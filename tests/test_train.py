@@ -16,7 +16,7 @@ import torch.nn as nn
 
 import predict_cls_rnn as P
 import train_cls_rnn as T
-from rnn_tutorial import limits, runs
+from rnn_tutorial import hardening as H, limits, runs
 from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
@@ -265,6 +265,8 @@ BAD_FLAGS = [
     ["--warmup_step", "-1"], ["--min_lr", "-0.1"], ["--save_every", "-5"],
     ["--warmup_step", "300", "--total_steps", "300"], ["--warmup_step", "1.5"], ["--grad_clip", "-1"],
     ["--rnn_type", "transformer"], ["--swanlab_mode", "cloud"], ["--eval_samples", "0"],
+    ["--digit_skew", "1.5"], ["--hard_share", "-0.1"], ["--hard_share", "nan"], ["--state_noise", "-1"],
+    ["--loss_at", "middle"],
 ]
 
 
@@ -456,15 +458,16 @@ def test_noisy_forward_is_the_packed_forward_when_the_noise_is_zero(cell):
     inputs, lengths, targets = (b[0] for b in T.random_batches(1, 32, 1, 10, 9, torch.Generator().manual_seed(1)))
     assert lengths.min() < lengths.max()  # padding is exercised
     packed = model(inputs, lengths, lengths_sorted=True)
-    assert torch.allclose(T.noisy_logits(model, inputs, lengths, 0.0), packed, atol=1e-6)
-    noisy = T.noisy_logits(model, inputs, lengths, 0.5)
+    assert torch.allclose(H.noisy_logits(model, inputs, lengths, 0.0), packed, atol=1e-6)
+    noisy = H.noisy_logits(model, inputs, lengths, 0.5)
     assert not torch.allclose(noisy, packed, atol=1e-3)
     nn.functional.cross_entropy(noisy, targets).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.rnn.parameters())
 
 
 def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_at_99_percent(tmp_path):
-    """--state_noise_from found: the same steps as no noise at all until an evaluation reaches 99%, noise after."""
+    """--state_noise_from found and --hard_share: the same steps as neither until an evaluation reaches 99%,
+    different ones after."""
     easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
             "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
 
@@ -475,8 +478,67 @@ def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_
     plain, history = losses("plain")
     found, _ = losses("found", "--state_noise", "0.5", "--state_noise_from", "found")
     start, _ = losses("start", "--state_noise", "0.5")
+    hard, _ = losses("hard", "--hard_share", "0.5")  # the hard sequences too begin once the task is found
     first = next(r["step"] for r in history if r["accuracy"] >= 0.99)
     assert 0 < first < 300
     before = first // 10  # the losses logged up to that evaluation
     assert found[:before] == plain[:before] and found[before:] != plain[before:]
+    assert hard[:before] == plain[:before] and hard[before:] != plain[before:]
     assert start[:before] != plain[:before]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_every_digit_logits_read_the_state_after_each_digit(cell):
+    """--loss_at every_digit: the read-out after digit t is the model's answer to the first t+1 digits, by the
+    packed pass and by the one-digit-at-a-time pass alike, and each prefix is scored against its own sum."""
+    torch.manual_seed(0)
+    model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 2, "rnn_type": cell})
+    inputs, lengths, targets = (b[0] for b in T.random_batches(1, 32, 1, 10, 9, torch.Generator().manual_seed(1)))
+    every = H.every_digit_logits(model, inputs, lengths)
+    stepped = H.noisy_logits(model, inputs, lengths, 0.0, every_digit=True)
+    wanted = H.prefix_targets(inputs, 9)
+    for i, length in enumerate(lengths.tolist()):
+        for t in range(length):
+            prefix = inputs[i : i + 1, : t + 1]
+            alone = model(prefix, torch.tensor([t + 1]))[0]
+            assert torch.allclose(every[i, t], alone, atol=1e-5) and torch.allclose(stepped[i, t], alone, atol=1e-5)
+            assert wanted[i, t] == sum(inputs[i, : t + 1].tolist()) % 10
+        assert (wanted[i, length:] == -100).all()
+        assert wanted[i, length - 1] == targets[i]
+
+
+def test_loss_at_every_digit_trains_on_every_prefix(tmp_path):
+    """The parity of up to eight bits: scored after every bit, the network learns it; the loss is not the
+    loss on the last bit alone (the first logged losses differ from those of the article's loss)."""
+    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "8", "--hidden_dim", "16",
+            "--num_layers", "1", "--lr", "0.01", "--total_steps", "400", "--log_every", "10", "--eval_every", "100"]
+    every = T.train(quick_args(tmp_path / "every", *easy, "--loss_at", "every_digit"), progress="none")
+    end = T.train(quick_args(tmp_path / "end", *easy), progress="none")
+    assert every["final"]["accuracy"] >= 0.99 and every["final"]["accuracy_long"] >= 0.99
+    assert every["train_curve"][0]["loss"] != end["train_curve"][0]["loss"]
+
+
+def test_hard_sequences_are_the_ones_the_model_answers_worst_and_keep_the_batch_whole():
+    """--hard_share: the pool holds trained-length sequences with their true sums, the planted flaw's wrong
+    answers among them; mixing replaces exactly `count` sequences and keeps the batch sorted for packing."""
+    from audit_fixtures import exact_adder
+
+    flawed = exact_adder(swap=(3, 7))  # after a 0, a sum of 3 is taken for 7 and 7 for 3
+    hard = H.HardSequences(0.25, 16, 2, 4, 9, seed=0, pool=30)
+    hard.refresh(flawed)
+    inputs, lengths, targets = hard.pool
+    assert len(lengths) == 30 and lengths.min() == 2 and lengths.max() == 4
+    rows = [inputs[i, :n].tolist() for i, n in enumerate(lengths.tolist())]
+    assert targets.tolist() == [sum(r) % 10 for r in rows] and (inputs[lengths == 2, 2:] == 10).all()
+    wrong = [r for r in rows if int(flawed(torch.tensor([r]), torch.tensor([len(r)])).argmax()) != sum(r) % 10]
+    assert [3, 0] in wrong and [7, 0] in wrong
+
+    batch = [b[0] for b in T.random_batches(1, 16, 1, 10, 9, torch.Generator().manual_seed(1))]
+    mixed = hard.mix(*batch)
+    assert [len(part) for part in mixed] == [16, 16, 16] and mixed[0].shape[1] == 10
+    assert (mixed[1][:-1] >= mixed[1][1:]).all()  # sorted by decreasing length
+    as_rows = Counter(tuple(mixed[0][i, :n].tolist()) for i, n in enumerate(mixed[1].tolist()))
+    kept = Counter(tuple(batch[0][i, :n].tolist()) for i, n in enumerate(batch[1][:12].tolist()))
+    assert not kept - as_rows and sum((as_rows - kept).values()) == 4
+    assert all(len(r) <= 4 for r in as_rows - kept)
+    assert mixed[2].tolist() == [sum(mixed[0][i, :n].tolist()) % 10 for i, n in enumerate(mixed[1].tolist())]
