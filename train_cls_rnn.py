@@ -317,8 +317,8 @@ def train(args, progress="auto"):
     history, train_curve = [], []
     step, state, last_loss, found = 0, "success", float("nan"), False
     noise = args.state_noise if args.state_noise_from == "start" else 0.0
-    hard = hardening.HardSequences(args.hard_share, args.batch_size, args.min_seq_len, args.max_seq_len,
-                                   args.max_number, args.seed)
+    hard = hardening.HardSequences(args.hard_share, args.batch_size, args.min_seq_len,
+                                   args.hard_max_len or args.max_seq_len, args.max_number, args.seed)
     bar = Progress(args.total_steps, "step", style=progress)
     start = time.perf_counter()
     model.train()
@@ -442,6 +442,7 @@ def build_parser():
     optim.add_argument("--hard_share", type=float, default=0.0,
                        help="0..1: once an evaluation reaches 99%%, this share of every batch is the hardest "
                             "sequences a beam search finds at each evaluation (0 = none; beyond the article)")
+    optim.add_argument("--hard_max_len", type=int, default=0, help="longest hard sequence (0 = max_seq_len)")
     optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
     optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
     optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps, cpu")

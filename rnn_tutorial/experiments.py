@@ -51,6 +51,9 @@ EXPERIMENTS = {
     # that a beam search finds for the model as it is (the search is the audit's; its families stay unseen)
     "reliable_hard": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
                                "--hard_share", "0.25"],
+    # and with hard sequences up to 20 digits (training then sees lengths beyond 10, the hard ones only)
+    "reliable_hard_20": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                                  "--hard_share", "0.25", "--hard_max_len", "20"],
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],

@@ -63,15 +63,15 @@ def loss(model, criterion, inputs, lengths, targets, noise, args):
 class HardSequences:
     """The hardest sequences of the trained lengths for the model as it is, mixed into its batches.
 
-    refresh(model) runs the audit's beam search up to max_seq_len digits and keeps, at each length,
+    refresh(model) runs the audit's beam search up to max_len digits and keeps, at each length,
     the sequences whose right answer wins by the least; mix(batch) then replaces `share` of the batch
     by sequences drawn from them. The batch keeps its size, so the count of sequences trained on does
     not change; the search itself only runs the model forward.
     """
 
-    def __init__(self, share, batch_size, min_seq_len, max_seq_len, max_number, seed, pool=2048):
+    def __init__(self, share, batch_size, min_seq_len, max_len, max_number, seed, pool=2048):
         self.count = round(share * batch_size)
-        self.lengths = (min_seq_len, max_seq_len)
+        self.lengths = (min_seq_len, max_len)
         self.max_number, self.pool_size = max_number, pool
         self.generator = torch.Generator().manual_seed(seed)  # its own stream: the data's stays the article's
         self.pool = None
@@ -96,8 +96,9 @@ class HardSequences:
             return inputs, lengths, targets
         pick = torch.randint(len(self.pool[0]), (self.count,), generator=self.generator)
         keep, (pool_inputs, *pool_rest) = len(lengths) - self.count, self.pool
-        pool_inputs = nn.functional.pad(pool_inputs, (0, inputs.shape[1] - pool_inputs.shape[1]),
-                                        value=self.max_number + 1)  # as wide as the batch (a curriculum widens it)
+        width = max(inputs.shape[1], pool_inputs.shape[1])  # the wider of the two: pad the other to it
+        inputs, pool_inputs = (nn.functional.pad(x, (0, width - x.shape[1]), value=self.max_number + 1)
+                               for x in (inputs, pool_inputs))
         mixed = [torch.cat([part[:keep], pooled[pick].to(part.device)])
                  for part, pooled in zip((inputs, lengths, targets), (pool_inputs, *pool_rest))]
         order = mixed[1].argsort(descending=True, stable=True)

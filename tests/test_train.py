@@ -266,7 +266,8 @@ BAD_FLAGS = [
     ["--warmup_step", "300", "--total_steps", "300"], ["--warmup_step", "1.5"], ["--grad_clip", "-1"],
     ["--rnn_type", "transformer"], ["--swanlab_mode", "cloud"], ["--eval_samples", "0"],
     ["--digit_skew", "1.5"], ["--hard_share", "-0.1"], ["--hard_share", "nan"], ["--state_noise", "-1"],
-    ["--loss_at", "middle"],
+    ["--loss_at", "middle"], ["--hard_max_len", "-3"], ["--hard_max_len", "1001"],
+    ["--hard_max_len", "1", "--min_seq_len", "2"],
 ]
 
 
@@ -542,3 +543,8 @@ def test_hard_sequences_are_the_ones_the_model_answers_worst_and_keep_the_batch_
     assert not kept - as_rows and sum((as_rows - kept).values()) == 4
     assert all(len(r) <= 4 for r in as_rows - kept)
     assert mixed[2].tolist() == [sum(mixed[0][i, :n].tolist()) % 10 for i, n in enumerate(mixed[1].tolist())]
+    longer = H.HardSequences(0.5, 16, 1, 12, 9, seed=0, pool=24)  # --hard_max_len 12 beside batches of 10
+    longer.refresh(flawed)
+    assert longer.pool[0].shape == (24, 12) and longer.pool[1].max() == 12
+    inputs, lengths, targets = longer.mix(*batch)
+    assert inputs.shape == (16, 12) and lengths.max() <= 12 and (inputs[lengths <= 10, 10:] == 10).all()
