@@ -54,6 +54,11 @@ EXPERIMENTS = {
     # and with hard sequences up to 20 digits (training then sees lengths beyond 10, the hard ones only)
     "reliable_hard_20": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
                                   "--hard_share", "0.25", "--hard_max_len", "20"],
+    # and with the noise only once the task is found too, or with half of every batch hard
+    "reliable_hard_when_found": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                                          "--hard_share", "0.25", "--state_noise_from", "found"],
+    "reliable_hard_0.5": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                                   "--hard_share", "0.5"],
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],
