@@ -59,6 +59,9 @@ EXPERIMENTS = {
                                           "--hard_share", "0.25", "--state_noise_from", "found"],
     "reliable_hard_0.5": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
                                    "--hard_share", "0.5"],
+    # and with the hard sequences searched again every 100 steps instead of every 500 (evaluations too)
+    "reliable_hard_every_100": RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2",
+                                         "--hard_share", "0.25", "--eval_every", "100"],
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],

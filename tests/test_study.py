@@ -42,6 +42,7 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
                 ("reliable_hard_20", "reliable_hard", "hard_max_len"),
                 ("reliable_hard_when_found", "reliable_hard", "state_noise_from"),
                 ("reliable_hard_0.5", "reliable_hard", "hard_share"),
+                ("reliable_hard_every_100", "reliable_hard", "eval_every"),
                 ("reliable_rnn_b128", "reliable_no_noise", "digit_skew"),
                 ("reliable_b64_no_noise", "reliable_b64", "state_noise")]
     for name, recipe, changed_flag in variants:
