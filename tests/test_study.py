@@ -33,16 +33,20 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
     assert all(sequences(name) <= 2 * article for name in study.RECIPES)
     reliable = parser.parse_args(experiments.EXPERIMENTS["reliable"])
     assert reliable.rnn_type == "rnn" and reliable.digit_skew > 0 and reliable.state_noise > 0
+    assert reliable.hard_share > 0 and reliable.hard_max_len == 0  # hard sequences of the trained lengths only
     # each variant is a recipe with one flag changed, and nothing else: the ingredients off, the noise's level
-    variants = [("reliable_no_noise", "reliable", "state_noise"), ("reliable_no_skew", "reliable", "digit_skew"),
-                ("reliable_noise_0.1", "reliable", "state_noise"), ("reliable_noise_0.3", "reliable", "state_noise"),
+    variants = [("reliable_hard_every_500", "reliable", "eval_every"),
+                ("reliable_no_hard", "reliable_hard_every_500", "hard_share"),
+                ("reliable_hard_20", "reliable_hard_every_500", "hard_max_len"),
+                ("reliable_hard_0.5", "reliable_hard_every_500", "hard_share"),
+                ("reliable_hard_when_found", "reliable_hard_every_500", "state_noise_from"),
+                ("reliable_no_noise", "reliable_no_hard", "state_noise"),
+                ("reliable_no_skew", "reliable_no_hard", "digit_skew"),
+                ("reliable_noise_0.1", "reliable_no_hard", "state_noise"),
+                ("reliable_noise_0.3", "reliable_no_hard", "state_noise"),
                 ("reliable_noise_0.1_no_skew", "reliable_noise_0.1", "digit_skew"),
-                ("reliable_noise_when_found", "reliable", "state_noise_from"),
-                ("reliable_every_digit", "reliable", "loss_at"), ("reliable_hard", "reliable", "hard_share"),
-                ("reliable_hard_20", "reliable_hard", "hard_max_len"),
-                ("reliable_hard_when_found", "reliable_hard", "state_noise_from"),
-                ("reliable_hard_0.5", "reliable_hard", "hard_share"),
-                ("reliable_hard_every_100", "reliable_hard", "eval_every"),
+                ("reliable_noise_when_found", "reliable_no_hard", "state_noise_from"),
+                ("reliable_every_digit", "reliable_no_hard", "loss_at"),
                 ("reliable_rnn_b128", "reliable_no_noise", "digit_skew"),
                 ("reliable_b64_no_noise", "reliable_b64", "state_noise")]
     for name, recipe, changed_flag in variants:
