@@ -326,7 +326,7 @@ def train(args, progress="auto"):
         while step < args.total_steps:
             inputs, lengths, targets = next(batches)
             inputs = inputs.to(device)
-            inputs, lengths, targets = hard.mix(inputs, lengths, targets)
+            inputs, lengths, targets = hard.mix(inputs, lengths, targets)  # --hard_share; unchanged when off
             if noise or args.loss_at != "end":  # beyond the article: the recipes' noise and loss
                 loss = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise, args)
             else:
