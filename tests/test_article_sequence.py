@@ -105,7 +105,7 @@ def test_the_articles_predictor_reads_a_folder_we_wrote(tmp_path):
 
 
 OVERSIZED = [("--max_seq_len", "50000"), ("--eval_samples", "20000000"), ("--hidden_dim", "160000"),
-             ("--embed_dim", "1000000000"), ("--num_layers", "100000"), ("--max_number", "900000000"),
+             ("--embed_dim", "1000000000"), ("--num_layers", "10000000"), ("--max_number", "900000000"),
              ("--batch_size", "1600000000"), ("--threads", "100000")]
 
 
