@@ -51,13 +51,13 @@ def prefix_targets(x, max_number):
 
 
 def loss(model, criterion, inputs, lengths, targets, noise, args):
-    """The training loss with --state_noise and --loss_at as args set them."""
+    """The training loss with --state_noise and --loss_at as args set them (the script computes the
+    article's own loss, with neither, itself)."""
     if args.loss_at == "every_digit":  # every prefix is a sequence of the task with its own answer
         logits = (noisy_logits(model, inputs, lengths, noise, every_digit=True) if noise
                   else every_digit_logits(model, inputs, lengths))
         return criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
-    logits = noisy_logits(model, inputs, lengths, noise) if noise else model(inputs, lengths, lengths_sorted=True)
-    return criterion(logits, targets)
+    return criterion(noisy_logits(model, inputs, lengths, noise), targets)
 
 
 class HardSequences:
