@@ -46,7 +46,7 @@ def config_error(args):
         return f"--max_number must be at least 1 (got {args.max_number})"
     if args.curriculum_max_len and not args.max_seq_len < args.curriculum_max_len:
         return f"--curriculum_max_len ({args.curriculum_max_len}) must exceed --max_seq_len ({args.max_seq_len})"
-    if args.hard_max_len and not args.min_seq_len <= args.hard_max_len <= 1000 or args.hard_max_len < 0:
+    if args.hard_max_len != 0 and not args.min_seq_len <= args.hard_max_len <= 1000:  # min_seq_len >= 1
         return f"--hard_max_len must be 0 or between --min_seq_len and 1000 (got {args.hard_max_len})"
     if args.curriculum_max_len and not 0 <= args.curriculum_step < args.total_steps:
         return f"--curriculum_step ({args.curriculum_step}) must be in 0..total_steps-1 ({args.total_steps - 1})"
