@@ -13,6 +13,9 @@ then tries to show that none exists:
   search          the shortest wrong sequence it can find: every sequence of up
                   to 5 digits, then a beam that keeps the sequences whose right
                   answer wins by the least, then a greedy shortening
+  gradient search a second search, unlike the beam (and never used in training):
+                  whole sequences changed one digit at a time where the gradient
+                  says the right answer's margin shrinks most
   automaton       hidden states quantised to ten states (the nearest class
                   mean); the transition table per digit, checked against
                   s -> (s + d) mod 10
@@ -227,6 +230,72 @@ def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_
         tried += len(margin)
         if (margin <= 0).any():
             return sequence(int(margin.argmin())), tried
+    return None, tried
+
+
+@torch.inference_mode()
+def margins_at_every_prefix(model, digits, base):
+    """(batch, time): how much the right answer wins by after each prefix (<= 0: the model is wrong there)."""
+    out, _ = model.rnn(model.embedding(digits))
+    logits = model.fc(out)
+    truth = (digits.cumsum(dim=1) % base)[..., None]
+    return logits.gather(2, truth)[..., 0] - logits.scatter(2, truth, -math.inf).amax(dim=2)
+
+
+def gradient_search(model, base, budget_s=20.0, batch=32, top=64, lengths=(10, 14, 20, 28, 40), patience=20,
+                    seed=0):
+    """A second search, unlike the beam: whole sequences improved one digit at a time along the gradient
+    (greedy coordinate gradient, as HotFlip and GCG attack language models). The shortest wrong prefix
+    found, or None; and how many sequences (prefixes) were judged.
+
+    The beam grows sequences left to right and drops every prefix the model is sure of; this search
+    changes any digit of a whole sequence, so it reaches wrong sequences whose prefixes look easy. For
+    each digit of each sequence and each value it could take, the final logits are predicted to first
+    order (the digits as one-hot vectors), with the right answer moved by the change; the `top` changes
+    predicted to shrink the margin most are tried exactly, and the best is kept. A sequence that has not
+    improved for `patience` steps starts again from random digits. No recipe trains on what it finds (the
+    hard sequences of --hard_share come from the beam), so it judges `reliable` by a search it never saw.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    table = model.embedding.weight.detach()[:base]
+    start, tried, round_ = time.perf_counter(), 0, 0
+    while time.perf_counter() - start < budget_s:
+        length = lengths[round_ % len(lengths)]
+        round_ += 1
+        digits = torch.randint(0, base, (batch, length), generator=generator)
+        best = margins_at_every_prefix(model, digits, base).amin(dim=1)
+        stalled = torch.zeros(batch, dtype=torch.long)
+        for _ in range(200):
+            if time.perf_counter() - start > budget_s:
+                break
+            onehot = torch.nn.functional.one_hot(digits, base).float().requires_grad_(True)
+            with torch.enable_grad():
+                out, _ = model.rnn(onehot @ table)
+                logits = model.fc(out[:, -1])
+                jacobian = torch.stack([torch.autograd.grad(logits[:, c].sum(), onehot, retain_graph=True)[0]
+                                        for c in range(base)], dim=1)  # (batch, class, position, value)
+            now = jacobian.gather(3, digits[:, None, :, None].expand(-1, base, -1, 1))
+            predicted = logits.detach()[:, :, None, None] + jacobian - now
+            truth = (digits.sum(dim=1)[:, None, None] + torch.arange(base) - digits[:, :, None]) % base
+            right = predicted.gather(1, truth[:, None]).squeeze(1)  # (batch, position, value)
+            margin = right - predicted.scatter(1, truth[:, None], -math.inf).amax(dim=1)
+            margin = margin.masked_fill(torch.nn.functional.one_hot(digits, base).bool(), math.inf)
+            change = margin.flatten(1).argsort(dim=1)[:, :top]
+            candidates = digits[:, None, :].repeat(1, top, 1)
+            candidates.scatter_(2, (change // base)[..., None], (change % base)[..., None])
+            exact = margins_at_every_prefix(model, candidates.flatten(0, 1), base).view(batch, top, length)
+            tried += exact.numel()
+            if (exact <= 0).any():
+                return first_wrong_prefix(candidates.flatten(0, 1), exact.flatten(0, 1) <= 0), tried
+            lowest, chosen = exact.amin(dim=2).min(dim=1)
+            better = lowest < best
+            digits = torch.where(better[:, None], candidates[torch.arange(batch), chosen], digits)
+            best, stalled = torch.minimum(best, lowest), torch.where(better, 0, stalled + 1)
+            restart = stalled > patience
+            if restart.any():
+                digits[restart] = torch.randint(0, base, (int(restart.sum()), length), generator=generator)
+                best[restart] = margins_at_every_prefix(model, digits[restart], base).amin(dim=1)
+                stalled[restart] = 0
     return None, tried
 
 
@@ -643,15 +712,18 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
 # ----------------------------------------------------------------------------
 
 
-def audit(model, config, search_budget_s=20.0, max_length=1000, regions_per_state=(1, 4, 16)):
-    """Families, search, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up."""
+def audit(model, config, search_budget_s=20.0, max_length=1000, regions_per_state=(1, 4, 16),
+          gradient_budget_s=20.0):
+    """Families, both searches, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up."""
     torch.set_num_threads(1)  # as train(): fastest for a model this small, and never oversubscribes a busy machine
     start = time.perf_counter()
     model = model.eval().float()
     base = config["max_number"] + 1
     families = judge_families(model, base)
     found, tried = search(model, base, max_length=max_length, budget_s=search_budget_s)
-    candidates = [found] + [f["shortest_wrong"] for f in families]
+    gradient_found, gradient_tried = gradient_search(model, base, budget_s=gradient_budget_s)
+    gradient = {"found": gradient_found, "searched": gradient_tried}
+    candidates = [found, gradient_found] + [f["shortest_wrong"] for f in families]
     candidates = [c for c in candidates if c is not None]
     counterexample = None
     if candidates:
@@ -660,15 +732,16 @@ def audit(model, config, search_budget_s=20.0, max_length=1000, regions_per_stat
     automaton, states, sums, _ = extract_automaton(model, base)
     proof = {"proven": False, "reason": "a counterexample exists"} if counterexample else prove(
         model, base, states, sums, regions_per_state)
-    result = {"families": families, "searched": tried, "counterexample": counterexample, "automaton": automaton,
-              "proof": proof, "seconds": round(time.perf_counter() - start, 2)}
+    result = {"families": families, "searched": tried, "beam_found": found, "gradient_search": gradient,
+              "counterexample": counterexample, "automaton": automaton, "proof": proof,
+              "seconds": round(time.perf_counter() - start, 2)}
     result["verdict"] = verdict(result)
     return result
 
 
-# Bumped when the audit judges differently (1: boxes only; 2: balls too): a record judged by an older
-# audit is judged again from its kept weights by `study.py exact --reaudit`, without training.
-VERSION = 2
+# Bumped when the audit judges differently (1: boxes only; 2: balls too; 3: the gradient search too): a record
+# judged by an older audit is judged again from its kept weights by `study.py exact --reaudit`, without training.
+VERSION = 3
 
 
 def summary(result):
@@ -708,7 +781,8 @@ def verdict(result):
     found = result["counterexample"]
     if found:
         return f"counterexample {run_length(found['sequence'])} -> {found['answer']} (truth {found['truth']})"
-    sequences = result["searched"] + sum(f["prefixes"] for f in result["families"])
+    sequences = (result["searched"] + result.get("gradient_search", {}).get("searched", 0)
+                 + sum(f["prefixes"] for f in result["families"]))
     proof = result["proof"]
     return (f"no counterexample ({sequences:,} sequences searched); "
             + ("proven for every length" if proof["proven"] else f"not proven: {proof['reason']}"))
@@ -723,7 +797,11 @@ def report(result):
     automaton = result["automaton"]
     wrong_cells = [(s, d, t) for s, row in enumerate(automaton["table"]) for d, t in enumerate(row)
                    if t != (s + d) % len(row)]
-    lines += ["", f"search: {result['searched']:,} sequences (every one of up to 5 digits, then the beam)",
+    gradient = result["gradient_search"]
+    lines += ["", f"search: {result['searched']:,} sequences (every one of up to 5 digits, then the beam): "
+              + ("none wrong" if result["beam_found"] is None else f"wrong on {shown(result['beam_found'])}"),
+              f"gradient search: {gradient['searched']:,} sequences (prefixes of whole sequences changed a digit at "
+              "a time): " + ("none wrong" if gradient["found"] is None else f"wrong on {shown(gradient['found'])}"),
               f"automaton: states quantised to the nearest class mean agree with the true sum on "
               f"{100 * automaton['quantisation_agrees']:.1f}% of visited states; "
               + ("every transition is s -> (s + d) mod 10" if automaton["is_adder"] else
@@ -744,12 +822,14 @@ def main(argv=None):
                    "default: the run under ./output that finished last (as predict_cls_rnn.py)")
     p.add_argument("--checkpoint", help="a specific model_step_N.pt (its folder holds the run's args.pt)")
     p.add_argument("--budget_s", type=float, default=20.0, help="seconds for the beam search")
+    p.add_argument("--gradient_budget_s", type=float, default=20.0, help="seconds for the gradient search")
     p.add_argument("--max_length", type=int, default=1000, help="longest sequence the beam search tries")
     p.add_argument("--figure", help="draw the automaton's transition table to this PNG")
     p.add_argument("--json", help="write the whole audit to this file")
     args = p.parse_args(argv)
-    if not (args.budget_s >= 0 and math.isfinite(args.budget_s)) or args.max_length < 6:
-        p.error("--budget_s must be zero or positive and --max_length at least 6")
+    budgets = (args.budget_s, args.gradient_budget_s)
+    if not all(b >= 0 and math.isfinite(b) for b in budgets) or args.max_length < 6:
+        p.error("--budget_s and --gradient_budget_s must be zero or positive and --max_length at least 6")
 
     import predict_cls_rnn
     from rnn_tutorial.runs import CheckpointError
@@ -760,7 +840,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(predict_cls_rnn.describe(config, checkpoint))
-    result = audit(model, config, args.budget_s, args.max_length)
+    result = audit(model, config, args.budget_s, args.max_length, gradient_budget_s=args.gradient_budget_s)
     print(report(result))
     if args.figure:
         draw_automaton(result["automaton"], args.figure, f"{config.get('run_name', '?')}: where each digit "

@@ -237,6 +237,9 @@ def exact_rows(runs):
             "families": {f: sum(next(x for x in r["audit"]["families"] if x["family"] == f)["wrong"] == 0
                                 for r in mine) for f in families},
             "no_counterexample": sum(r["audit"]["counterexample"] is None for r in mine),
+            # judged by the gradient search (audit version 3 on): how many, and on how many it found a wrong sequence
+            "gradient_judged": sum("gradient_search" in r["audit"] for r in mine),
+            "gradient_found": sum(r["audit"].get("gradient_search", {}).get("found") is not None for r in mine),
             "adder": sum(r["audit"]["automaton"]["is_adder"] for r in mine),
             "proven": sum(r["audit"]["proof"]["proven"] for r in mine),
             "counterexamples": {r["seed"]: r["audit"]["verdict"].removeprefix("counterexample ")
@@ -246,19 +249,26 @@ def exact_rows(runs):
     return rows
 
 
+def gradient_cell(row):
+    judged = row.get("gradient_judged", 0)
+    return f"{row['gradient_found']} of {judged}" if judged else "not run"
+
+
 def exact_table(rows):
     if not rows:
         return "(no audited runs yet)"
     families = list(rows[0]["families"])
     lines = ["| run | seeds | learned (≥ 99% at the trained lengths) | "
              + " | ".join(f"right on: {f}" for f in families)
-             + " | no counterexample found | automaton adds | proven for every length | audit time |",
-             "|---|---|---|" + "---|" * (len(families) + 4)]
+             + " | no counterexample found | the gradient search finds one | automaton adds | "
+               "proven for every length | audit time |",
+             "|---|---|---|" + "---|" * (len(families) + 5)]
     for row in rows:
         n = row["seeds"]
         lines.append(f"| {row['row']} | {n} | {row['learned']} of {n} | "
                      + " | ".join(f"{row['families'][f]} of {n}" for f in families)
-                     + f" | {row['no_counterexample']} of {n} | {row['adder']} of {n} | {row['proven']} of {n} | "
+                     + f" | {row['no_counterexample']} of {n} | {gradient_cell(row)} | {row['adder']} of {n} | "
+                     f"{row['proven']} of {n} | "
                      f"{row['audit_s']:.0f} s |")
     lines += ["", "Shortest counterexample found, per seed (digits -> answer (truth); dxN: digit d, N times):", ""]
     for row in rows:

@@ -45,3 +45,22 @@ def exact_adder(strength=20.0, swap=None, base=10):
         model.fc.weight.copy_(fc)
         model.fc.bias.zero_()
     return model.eval()
+
+
+def adder_fooled_by_nines(base=10, step=0.1, pull=3.6):
+    """exact_adder plus one unit that counts nines, leaking (c <- tanh(c + step) on a 9, tanh(c) otherwise),
+    and adds pull * c to the logit of 0 (the right logit leads by 2): wrong from eight nines in a row, which
+    random digits almost never hold, but every 9 lowers the margin a little, so a search that follows
+    the margin gets there."""
+    adder = exact_adder(base=base)
+    size = adder.rnn.hidden_size + 1
+    model = T.RnnClsNet(vocab_size=base, embed_dim=base, hidden_dim=size, num_layers=1, cls_num=base)
+    with torch.no_grad():
+        for name, value in adder.state_dict().items():
+            mine = model.get_parameter(name)  # the adder's weights in the top-left corner, the rest zero
+            mine.zero_()
+            mine[tuple(slice(0, n) for n in value.shape)] = value
+        model.rnn.weight_ih_l0[size - 1, base - 1] = step
+        model.rnn.weight_hh_l0[size - 1, size - 1] = 1.0
+        model.fc.weight[0, size - 1] = pull
+    return model.eval()

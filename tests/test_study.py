@@ -195,6 +195,9 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     assert row["learned"] == int(loaded["converged"])
     table = study.exact_table([row])
     assert f"| baseline | 1 | {row['learned']} of 1 | " in table and "- baseline seed 1: " in table
+    assert row["gradient_judged"] == 1 and study.gradient_cell(row) == f"{row['gradient_found']} of 1"
+    older = {**loaded, "audit": {k: v for k, v in loaded["audit"].items() if k != "gradient_search"}}
+    assert study.gradient_cell(study.exact_rows([older])[0]) == "not run"  # judged before the gradient search
     # a record judged by an older audit is judged again from its weights, without training; fresh ones are left
     stale = {**loaded, "audit": {**loaded["audit"], "version": 1, "verdict": "judged by an older audit"}}
     store.save(task, stale)
