@@ -42,6 +42,9 @@ EXPERIMENTS = {
     "reliable_hard_20": HARD + ["--hard_max_len", "20"],
     "reliable_hard_0.5": SKEW_NOISE + ["--hard_share", "0.5"],
     "reliable_hard_when_found": HARD + ["--state_noise_from", "found"],
+    # `reliable` with the noise only once the task is found: a candidate for the seed (25) that the noise
+    # kept from ever finding it
+    "reliable_noise_once_found": HARD + ["--eval_every", "100", "--state_noise_from", "found"],
     "reliable_no_hard": SKEW_NOISE,
     # `reliable_no_hard` without one of its two ingredients (reliable_rnn_b128 has neither), with less or
     # more noise, with the noise only once the task is found, and with the loss after every digit

@@ -40,6 +40,7 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
                 ("reliable_hard_20", "reliable_hard_every_500", "hard_max_len"),
                 ("reliable_hard_0.5", "reliable_hard_every_500", "hard_share"),
                 ("reliable_hard_when_found", "reliable_hard_every_500", "state_noise_from"),
+                ("reliable_noise_once_found", "reliable", "state_noise_from"),
                 ("reliable_no_noise", "reliable_no_hard", "state_noise"),
                 ("reliable_no_skew", "reliable_no_hard", "digit_skew"),
                 ("reliable_noise_0.1", "reliable_no_hard", "state_noise"),
