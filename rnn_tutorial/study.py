@@ -241,6 +241,14 @@ def exact_rows(runs):
             # judged by the gradient search (audit version 3 on): how many, and on how many it found a wrong sequence
             "gradient_judged": sum("gradient_search" in r["audit"] for r in mine),
             "gradient_found": sum(r["audit"].get("gradient_search", {}).get("found") is not None for r in mine),
+            # how strong a judge it is: on the runs it judged that have a counterexample, how often it found one,
+            # and how often the beam found none
+            "convicted_judged": sum("gradient_search" in r["audit"] and r["audit"]["counterexample"] is not None
+                                    for r in mine),
+            "gradient_convicts": sum(r["audit"].get("gradient_search", {}).get("found") is not None
+                                     and r["audit"]["counterexample"] is not None for r in mine),
+            "gradient_not_beam": sum(r["audit"].get("gradient_search", {}).get("found") is not None
+                                     and r["audit"].get("beam_found") is None for r in mine),
             "adder": sum(r["audit"]["automaton"]["is_adder"] for r in mine),
             "proven": sum(r["audit"]["proof"]["proven"] for r in mine),
             "counterexamples": {r["seed"]: r["audit"]["verdict"].removeprefix("counterexample ")
@@ -271,6 +279,11 @@ def exact_table(rows):
                      + f" | {row['no_counterexample']} of {n} | {gradient_cell(row)} | {row['adder']} of {n} | "
                      f"{row['proven']} of {n} | "
                      f"{row['audit_s']:.0f} s |")
+    convicted = sum(row.get("convicted_judged", 0) for row in rows)
+    if convicted:
+        lines += ["", f"The gradient search, on the {convicted} runs it judged that have a counterexample, found one on "
+                      f"{sum(row['gradient_convicts'] for row in rows)}; on "
+                      f"{sum(row['gradient_not_beam'] for row in rows)} of those the beam found none."]
     lines += ["", "Shortest counterexample found, per seed (digits -> answer (truth); dxN: digit d, N times):", ""]
     for row in rows:
         for seed, text in row["counterexamples"].items():
