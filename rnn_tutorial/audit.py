@@ -184,16 +184,20 @@ def judge_families(model, base, families=FAMILIES):
 # ----------------------------------------------------------------------------
 
 
+SEARCHED = 10_000_000  # sequences each search tries by default: about 15 s for a 128-unit model on one core
+
+
 @torch.inference_mode()
-def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_s=20.0):
+def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, max_sequences=SEARCHED):
     """Sequences one digit longer at each level: yields (margins, sequence) per level, where margins[i]
     is how much the right answer of the i-th sequence wins by (<= 0: wrong) and sequence(i) its digits.
 
     Every sequence of up to exhaustive_length digits is tried; then the beam keeps the `beam` sequences
     whose right answer wins by the least (the same number for each right answer, so no state is left
-    out) and tries every next digit, up to max_length digits or budget_s seconds.
+    out) and tries every next digit, up to max_length digits or until max_sequences have been tried (a
+    count, not a time, so that the same model gets the same verdict on any machine).
     """
-    start = time.perf_counter()
+    tried = 0
     hx, sums, levels = None, torch.zeros(1, dtype=torch.long), []  # levels: (parent of each, its last digit)
 
     def walk_back(level, index):  # follow the parents back to the first digit
@@ -212,9 +216,10 @@ def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, bu
         right = logits.gather(1, sums[:, None])[:, 0]
         margin = right - logits.scatter(1, sums[:, None], -math.inf).amax(dim=1)
         levels.append((parents, digits))
+        tried += len(margin)
         yield margin, (lambda index, level=length - 1: walk_back(level, index))
         if length >= exhaustive_length:
-            if time.perf_counter() - start > budget_s:
+            if tried >= max_sequences:
                 return
             keep = torch.cat([idx[margin[idx].argsort()[: beam // base]]
                               for s in range(base) if len(idx := (sums == s).nonzero()[:, 0])])
@@ -223,10 +228,10 @@ def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, bu
             levels[-1] = (parents[keep], digits[keep])
 
 
-def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, budget_s=20.0):
+def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, max_sequences=SEARCHED):
     """The shortest wrong sequence found by beam_levels, or None; and how many sequences were tried."""
     tried = 0
-    for margin, sequence in beam_levels(model, base, exhaustive_length, beam, max_length, budget_s):
+    for margin, sequence in beam_levels(model, base, exhaustive_length, beam, max_length, max_sequences):
         tried += len(margin)
         if (margin <= 0).any():
             return sequence(int(margin.argmin())), tried
@@ -242,8 +247,8 @@ def margins_at_every_prefix(model, digits, base):
     return logits.gather(2, truth)[..., 0] - logits.scatter(2, truth, -math.inf).amax(dim=2)
 
 
-def gradient_search(model, base, budget_s=20.0, batch=32, top=64, lengths=(10, 14, 20, 28, 40), patience=20,
-                    seed=0):
+def gradient_search(model, base, max_sequences=SEARCHED, batch=32, top=64, lengths=(10, 14, 20, 28, 40),
+                    patience=20, seed=0):
     """A second search, unlike the beam: whole sequences improved one digit at a time along the gradient
     (greedy coordinate gradient, as HotFlip and GCG attack language models). The shortest wrong prefix
     found, or None; and how many sequences (prefixes) were judged.
@@ -253,20 +258,21 @@ def gradient_search(model, base, budget_s=20.0, batch=32, top=64, lengths=(10, 1
     each digit of each sequence and each value it could take, the final logits are predicted to first
     order (the digits as one-hot vectors), with the right answer moved by the change; the `top` changes
     predicted to shrink the margin most are tried exactly, and the best is kept. A sequence that has not
-    improved for `patience` steps starts again from random digits. No recipe trains on what it finds (the
+    improved for `patience` steps starts again from random digits; it stops once max_sequences prefixes
+    have been judged. No recipe trains on what it finds (the
     hard sequences of --hard_share come from the beam), so it judges `reliable` by a search it never saw.
     """
     generator = torch.Generator().manual_seed(seed)
     table = model.embedding.weight.detach()[:base]
-    start, tried, round_ = time.perf_counter(), 0, 0
-    while time.perf_counter() - start < budget_s:
+    tried, round_ = 0, 0
+    while tried < max_sequences:
         length = lengths[round_ % len(lengths)]
         round_ += 1
         digits = torch.randint(0, base, (batch, length), generator=generator)
         best = margins_at_every_prefix(model, digits, base).amin(dim=1)
         stalled = torch.zeros(batch, dtype=torch.long)
         for _ in range(200):
-            if time.perf_counter() - start > budget_s:
+            if tried >= max_sequences:
                 break
             onehot = torch.nn.functional.one_hot(digits, base).float().requires_grad_(True)
             with torch.enable_grad():
@@ -712,16 +718,16 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
 # ----------------------------------------------------------------------------
 
 
-def audit(model, config, search_budget_s=20.0, max_length=1000, regions_per_state=(1, 4, 16),
-          gradient_budget_s=20.0):
+def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_state=(1, 4, 16),
+          gradient_sequences=SEARCHED):
     """Families, both searches, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up."""
     torch.set_num_threads(1)  # as train(): fastest for a model this small, and never oversubscribes a busy machine
     start = time.perf_counter()
     model = model.eval().float()
     base = config["max_number"] + 1
     families = judge_families(model, base)
-    found, tried = search(model, base, max_length=max_length, budget_s=search_budget_s)
-    gradient_found, gradient_tried = gradient_search(model, base, budget_s=gradient_budget_s)
+    found, tried = search(model, base, max_length=max_length, max_sequences=beam_sequences)
+    gradient_found, gradient_tried = gradient_search(model, base, max_sequences=gradient_sequences)
     gradient = {"found": gradient_found, "searched": gradient_tried}
     candidates = [found, gradient_found] + [f["shortest_wrong"] for f in families]
     candidates = [c for c in candidates if c is not None]
@@ -739,8 +745,8 @@ def audit(model, config, search_budget_s=20.0, max_length=1000, regions_per_stat
     return result
 
 
-# Bumped when the audit judges differently (1: boxes only; 2: balls too; 3: the gradient search too): a record
-# judged by an older audit is judged again from its kept weights by `study.py exact --reaudit`, without training.
+# Bumped when the audit judges differently (1: boxes only; 2: balls too; 3: the gradient search too, and both
+# searches stop after a count of sequences instead of 20 s each): a record judged by an older audit is judged again from its kept weights by `study.py exact --reaudit`, without training.
 VERSION = 3
 
 
@@ -821,15 +827,15 @@ def main(argv=None):
     p.add_argument("--save_dir", default=None, help="a run folder, or a folder of runs (its newest); "
                    "default: the run under ./output that finished last (as predict_cls_rnn.py)")
     p.add_argument("--checkpoint", help="a specific model_step_N.pt (its folder holds the run's args.pt)")
-    p.add_argument("--budget_s", type=float, default=20.0, help="seconds for the beam search")
-    p.add_argument("--gradient_budget_s", type=float, default=20.0, help="seconds for the gradient search")
+    p.add_argument("--beam_sequences", type=int, default=SEARCHED, help="sequences the beam search tries")
+    p.add_argument("--gradient_sequences", type=int, default=SEARCHED,
+                   help="sequences (prefixes) the gradient search judges")
     p.add_argument("--max_length", type=int, default=1000, help="longest sequence the beam search tries")
     p.add_argument("--figure", help="draw the automaton's transition table to this PNG")
     p.add_argument("--json", help="write the whole audit to this file")
     args = p.parse_args(argv)
-    budgets = (args.budget_s, args.gradient_budget_s)
-    if not all(b >= 0 and math.isfinite(b) for b in budgets) or args.max_length < 6:
-        p.error("--budget_s and --gradient_budget_s must be zero or positive and --max_length at least 6")
+    if min(args.beam_sequences, args.gradient_sequences) < 0 or args.max_length < 6:
+        p.error("--beam_sequences and --gradient_sequences must be zero or positive and --max_length at least 6")
 
     import predict_cls_rnn
     from rnn_tutorial.runs import CheckpointError
@@ -840,7 +846,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(predict_cls_rnn.describe(config, checkpoint))
-    result = audit(model, config, args.budget_s, args.max_length, gradient_budget_s=args.gradient_budget_s)
+    result = audit(model, config, args.beam_sequences, args.max_length, gradient_sequences=args.gradient_sequences)
     print(report(result))
     if args.figure:
         draw_automaton(result["automaton"], args.figure, f"{config.get('run_name', '?')}: where each digit "

@@ -12,6 +12,7 @@ default; they live here, not in the script, because the article trains with none
 """
 
 import copy
+import math
 
 import torch
 import torch.nn as nn
@@ -82,7 +83,7 @@ class HardSequences:
         searched = copy.deepcopy(model).cpu().float()  # searched on the CPU, whatever trains it
         found = []
         for length, (margins, sequence) in enumerate(audit.beam_levels(searched, base, max_length=longest,
-                                                                       budget_s=float("inf")), start=1):
+                                                                       max_sequences=math.inf), start=1):
             if length >= shortest:
                 found += [sequence(int(i)) for i in margins.argsort()[:per_length]]
         inputs = torch.full((len(found), longest), base, dtype=torch.long)  # padded with the pad token

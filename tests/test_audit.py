@@ -55,7 +55,7 @@ def test_interval_step_matches_the_cell_and_holds_every_state_of_its_box(rnn_typ
 
 def test_an_exact_adder_is_proven_for_every_length():
     model = exact_adder()
-    result = audit.audit(model, TEN, search_budget_s=1, max_length=50, gradient_budget_s=1)
+    result = audit.audit(model, TEN, beam_sequences=1_000_000, max_length=50, gradient_sequences=200_000)
     assert result["counterexample"] is None and all(f["wrong"] == 0 for f in result["families"])
     assert result["automaton"]["is_adder"] and result["automaton"]["quantisation_agrees"] == 1.0
     assert result["proof"]["proven"] and result["proof"]["min_margin"] > 1
@@ -65,9 +65,9 @@ def test_an_exact_adder_is_proven_for_every_length():
 
 def test_a_planted_flaw_is_found_shortest_first_and_refused_by_the_proof():
     model = exact_adder(swap=(3, 7))  # after a 0, a sum of 3 is taken for 7 and 7 for 3
-    found, _ = audit.search(model, 10, max_length=20, budget_s=1)
+    found, _ = audit.search(model, 10, max_length=20, max_sequences=200_000)
     assert len(found) == 2 and found[-1] == 0 and audit.answer(model, found) != sum(found) % 10
-    result = audit.audit(model, TEN, search_budget_s=1, max_length=50, gradient_budget_s=1)
+    result = audit.audit(model, TEN, beam_sequences=1_000_000, max_length=50, gradient_sequences=200_000)
     shortest = result["counterexample"]["sequence"]
     assert len(shortest) == 2 and result["verdict"] == (f"counterexample {shortest[0]} 0 -> "
                                                         f"{7 if shortest[0] == 3 else 3} (truth {shortest[0]})")
@@ -80,11 +80,11 @@ def test_a_planted_flaw_is_found_shortest_first_and_refused_by_the_proof():
 def test_the_gradient_search_follows_the_margin_to_a_flaw_random_digits_almost_never_hold():
     model = adder_fooled_by_nines()  # wrong from eight nines in a row on
     assert audit.answer(model, [9] * 8) == 0 and audit.answer(model, [1] + [9] * 7) == 4
-    found, tried = audit.gradient_search(model, 10, budget_s=30, lengths=(10,))
+    found, tried = audit.gradient_search(model, 10, max_sequences=20_000_000, lengths=(10,))
     assert found is not None and audit.answer(model, found) != sum(found) % 10 and found.count(9) >= 8
     random_digits = torch.randint(0, 10, (tried // 10, 10), generator=torch.Generator().manual_seed(0))
     assert not (audit.margins_at_every_prefix(model, random_digits, 10) <= 0).any()  # as many, drawn at random
-    assert audit.gradient_search(exact_adder(), 10, budget_s=0.5)[0] is None
+    assert audit.gradient_search(exact_adder(), 10, max_sequences=200_000) == (None, 204_800)
 
 
 def test_the_ball_stretch_bounds_how_far_the_cell_moves_any_two_points_of_a_ball():
@@ -127,7 +127,7 @@ def save_run(folder, model):
 def test_the_command_line_exit_statuses_and_verdict_line(tmp_path):
     save_run(tmp_path / "exact", exact_adder())
     save_run(tmp_path / "flawed", exact_adder(swap=(3, 7)))
-    quick = ["--budget_s", "1", "--gradient_budget_s", "1", "--max_length", "20"]
+    quick = ["--beam_sequences", "200000", "--gradient_sequences", "200000", "--max_length", "20"]
     exact = run_script("rnn_tutorial/audit.py", "--save_dir", str(tmp_path / "exact"), *quick,
                        "--figure", str(tmp_path / "automaton.png"), timeout=300)
     assert exact.returncode == 0, exact.stderr

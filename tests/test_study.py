@@ -188,7 +188,7 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     weights = torch.load(path.replace(".json", ".pt"), weights_only=True)
     model = T.build_model(record["flags"])
     model.load_state_dict(weights)  # the same model again: the audit can be repeated without training
-    assert audit.audit(model, record["flags"], search_budget_s=0.5, max_length=20)["counterexample"] is not None
+    assert audit.audit(model, record["flags"], beam_sequences=100_000, max_length=20)["counterexample"] is not None
     loaded = store.load(task)
     assert loaded["audit"] == record["audit"] and "attachments" not in loaded
     (row,) = study.exact_rows([loaded])
