@@ -259,8 +259,12 @@ def exact_rows(runs):
 
 
 def gradient_cell(row):
+    """How many seeds the gradient search convicts, of those an audit with it has judged (not all, until
+    `--reaudit` has judged the older records again)."""
     judged = row.get("gradient_judged", 0)
-    return f"{row['gradient_found']} of {judged}" if judged else "not run"
+    if not judged:
+        return "not run"
+    return f"{row['gradient_found']} of {judged}" + ("" if judged == row["seeds"] else " judged")
 
 
 def exact_table(rows):

@@ -201,6 +201,7 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     assert f"on the 1 runs it judged that have a counterexample, found one on {row['gradient_found']}" in table
     older = {**loaded, "audit": {k: v for k, v in loaded["audit"].items() if k != "gradient_search"}}
     assert study.gradient_cell(study.exact_rows([older])[0]) == "not run"  # judged before the gradient search
+    assert study.gradient_cell(study.exact_rows([loaded, {**older, "seed": 2}])[0]).endswith(" of 1 judged")
     # a record judged by an older audit is judged again from its weights, without training; fresh ones are left
     stale = {**loaded, "audit": {**loaded["audit"], "version": 1, "verdict": "judged by an older audit"}}
     store.save(task, stale)
