@@ -104,7 +104,7 @@ def test_the_articles_predictor_reads_a_folder_we_wrote(tmp_path):
     assert f"模型预测结果: {prediction}" in answer.stdout  # the same answer from the same files
 
 
-OVERSIZED = [("--max_seq_len", "50000"), ("--eval_samples", "20000000"), ("--hidden_dim", "160000"),
+OVERSIZED = [("--max_seq_len", "50000"), ("--eval_samples", "2000000000"), ("--hidden_dim", "160000"),
              ("--embed_dim", "1000000000"), ("--num_layers", "10000000"), ("--max_number", "900000000"),
              ("--batch_size", "1600000000"), ("--threads", "100000")]
 
