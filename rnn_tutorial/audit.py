@@ -713,6 +713,34 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
     return result
 
 
+@torch.inference_mode()
+def stretch(model, base, states, count=64, depth=8, seed=0):
+    """Why one-step regions cannot close, measured: for one layer of the plain tanh cell, at visited states,
+    how much one digit's step stretches distances (the Jacobian's spectral norm) and boxes (its largest
+    absolute row sum), and after how many digits every sampled product of steps contracts (norm < 1).
+    A ball proof needs the first below 1, a box proof the second; a map that contracts only over several
+    digits needs a domain that follows several steps at once. None for other cells."""
+    if not balls_apply(model):
+        return None
+    rnn = model.rnn
+    w = rnn.weight_hh_l0.detach().double()
+    u = model.embedding.weight.detach().double()[:base] @ rnn.weight_ih_l0.detach().double().T + (
+        rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().double()
+    generator = torch.Generator().manual_seed(seed)
+    h = states.double()[torch.randint(0, len(states), (count,), generator=generator)]
+    product, contracts_from = torch.eye(w.shape[0], dtype=torch.float64).expand(count, -1, -1), None
+    for k in range(1, depth + 1):
+        h = torch.tanh(h @ w.T + u[torch.randint(0, base, (count,), generator=generator)])
+        jacobian = (1 - h**2)[:, :, None] * w
+        product = jacobian @ product
+        if k == 1:
+            norms, rows = torch.linalg.matrix_norm(jacobian, ord=2), jacobian.abs().sum(dim=2).amax(dim=1)
+        if contracts_from is None and float(torch.linalg.matrix_norm(product, ord=2).max()) < 1:
+            contracts_from = k
+    return {"step_median": float(norms.median()), "step_max": float(norms.max()), "box_max": float(rows.max()),
+            "contracts_from": contracts_from, "paths": count, "depth": depth}
+
+
 # ----------------------------------------------------------------------------
 # 6. The audit, and its verdict
 # ----------------------------------------------------------------------------
@@ -740,6 +768,7 @@ def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_s
         model, base, states, sums, regions_per_state)
     result = {"families": families, "searched": tried, "beam_found": found, "gradient_search": gradient,
               "counterexample": counterexample, "automaton": automaton, "proof": proof,
+              "stretch": stretch(model, base, states),
               "seconds": round(time.perf_counter() - start, 2)}
     result["verdict"] = verdict(result)
     return result
@@ -817,6 +846,12 @@ def report(result):
     if "attempts" in proof:
         lines.append("proof: " + "; ".join(f"{a['regions']}: " + ("proven" if a["proven"] else a["reason"])
                                            for a in proof["attempts"]))
+    grown = result.get("stretch")
+    if grown:
+        lines.append(f"one step at the visited states stretches distances by up to {grown['step_max']:.3g} (median "
+                     f"{grown['step_median']:.3g}) and boxes by up to {grown['box_max']:.3g}; "
+                     + (f"every product of {grown['contracts_from']} steps on {grown['paths']} random paths contracts"
+                        if grown["contracts_from"] else f"some product of {grown['depth']} steps still stretches"))
     lines.append(f"audit took {result['seconds']:.1f} s")
     return "\n".join(lines)
 

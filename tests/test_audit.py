@@ -115,6 +115,20 @@ def test_balls_prove_a_contracting_adder_and_refuse_a_planted_flaw(base):
     assert "one layer of the tanh cell" in audit.prove_with_balls(gru, base, states[:, :4].double(), sums)["reason"]
 
 
+def test_stretch_measures_one_step_and_when_products_of_steps_contract():
+    saturated = audit.stretch(exact_adder(), 10, audit.visited_states(exact_adder(), 10)[0])
+    assert saturated["step_max"] < 1e-3 and saturated["box_max"] < 1e-3 and saturated["contracts_from"] == 1
+    doubling = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8)  # h stays 0, where tanh' = 1: J = 2 I
+    with torch.no_grad():
+        for parameter in doubling.parameters():
+            parameter.zero_()
+        doubling.rnn.weight_hh_l0.copy_(2 * torch.eye(8))
+    grown = audit.stretch(doubling, 10, torch.zeros(5, 8))
+    assert grown["step_max"] == pytest.approx(2) and grown["box_max"] == pytest.approx(2)
+    assert grown["contracts_from"] is None
+    assert audit.stretch(T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8, rnn_type="gru"), 10, None) is None
+
+
 def save_run(folder, model):
     """A run folder as train_cls_rnn.py writes it, holding a hand-built model."""
     config = vars(T.parse_args(["--hidden_dim", "101", "--embed_dim", "10", "--save_dir", str(folder),
