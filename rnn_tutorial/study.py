@@ -285,8 +285,9 @@ def exact_table(rows):
                      f"{row['audit_s']:.0f} s |")
     convicted = sum(row.get("convicted_judged", 0) for row in rows)
     if convicted:
-        lines += ["", f"The gradient search, on the {convicted} runs it judged that have a counterexample, found one on "
-                      f"{sum(row['gradient_convicts'] for row in rows)}; on "
+        runs = "run" if convicted == 1 else "runs"
+        lines += ["", f"The gradient search, on the {convicted} {runs} it judged that have a counterexample, found "
+                      f"one on {sum(row['gradient_convicts'] for row in rows)}; on "
                       f"{sum(row['gradient_not_beam'] for row in rows)} of those the beam found none."]
     lines += ["", "Shortest counterexample found, per seed (digits -> answer (truth); dxN: digit d, N times):", ""]
     for row in rows:

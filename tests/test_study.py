@@ -198,7 +198,7 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     assert f"| baseline | 1 | {row['learned']} of 1 | " in table and "- baseline seed 1: " in table
     assert row["gradient_judged"] == 1 and study.gradient_cell(row) == f"{row['gradient_found']} of 1"
     assert row["convicted_judged"] == 1 and row["gradient_convicts"] == row["gradient_found"]
-    assert f"on the 1 runs it judged that have a counterexample, found one on {row['gradient_found']}" in table
+    assert f"on the 1 run it judged that have a counterexample, found one on {row['gradient_found']}" in table
     older = {**loaded, "audit": {k: v for k, v in loaded["audit"].items() if k != "gradient_search"}}
     assert study.gradient_cell(study.exact_rows([older])[0]) == "not run"  # judged before the gradient search
     assert study.gradient_cell(study.exact_rows([loaded, {**older, "seed": 2}])[0]).endswith(" of 1 judged")
