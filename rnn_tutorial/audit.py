@@ -27,6 +27,9 @@ then tries to show that none exists:
                   For one layer of the plain tanh cell, Euclidean balls too
                   (the cell's Lipschitz bound on each ball): boxes suit
                   saturated units, balls a map that contracts near its states
+  stretch         why regions fail (tanh cell): how much one step stretches
+                  distances and boxes at the visited states, and after how
+                  many digits products of steps contract
 
     python rnn_tutorial/audit.py                          # the newest run under ./output
     python rnn_tutorial/audit.py --save_dir ./output/reliable --figure automaton.png
