@@ -262,8 +262,8 @@ def gradient_search(model, base, max_sequences=SEARCHED, batch=32, top=64, lengt
     order (the digits as one-hot vectors), with the right answer moved by the change; the `top` changes
     predicted to shrink the margin most are tried exactly, and the best is kept. A sequence that has not
     improved for `patience` steps starts again from random digits; it stops once max_sequences prefixes
-    have been judged. No recipe trains on what it finds (the
-    hard sequences of --hard_share come from the beam), so it judges `reliable` by a search it never saw.
+    have been judged. No recipe trains on what it finds (the hard sequences of --hard_share come from
+    the beam), so it judges `reliable` by a search it never saw.
     """
     generator = torch.Generator().manual_seed(seed)
     table = model.embedding.weight.detach()[:base]
