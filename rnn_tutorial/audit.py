@@ -190,6 +190,11 @@ def judge_families(model, base, families=FAMILIES):
 SEARCHED = 10_000_000  # sequences each search tries by default: about 15 s for a 128-unit model on one core
 
 
+def right_margin(logits, truth, dim):
+    """How much the right answer's logit beats every other along dim (<= 0: wrong); truth has size 1 there."""
+    return logits.gather(dim, truth).squeeze(dim) - logits.scatter(dim, truth, -math.inf).amax(dim=dim)
+
+
 @torch.inference_mode()
 def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, max_sequences=SEARCHED):
     """Sequences one digit longer at each level: yields (margins, sequence) per level, where margins[i]
@@ -216,8 +221,7 @@ def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, ma
         hx = None if hx is None else (tuple(h[:, parents] for h in hx) if isinstance(hx, tuple) else hx[:, parents])
         hx, logits = step(model, hx, digits)
         sums = (sums[parents] + digits) % base
-        right = logits.gather(1, sums[:, None])[:, 0]
-        margin = right - logits.scatter(1, sums[:, None], -math.inf).amax(dim=1)
+        margin = right_margin(logits, sums[:, None], dim=1)
         levels.append((parents, digits))
         tried += len(margin)
         yield margin, (lambda index, level=length - 1: walk_back(level, index))
@@ -246,8 +250,7 @@ def margins_at_every_prefix(model, digits, base):
     """(batch, time): how much the right answer wins by after each prefix (<= 0: the model is wrong there)."""
     out, _ = model.rnn(model.embedding(digits))
     logits = model.fc(out)
-    truth = (digits.cumsum(dim=1) % base)[..., None]
-    return logits.gather(2, truth)[..., 0] - logits.scatter(2, truth, -math.inf).amax(dim=2)
+    return right_margin(logits, (digits.cumsum(dim=1) % base)[..., None], dim=2)
 
 
 def gradient_search(model, base, max_sequences=SEARCHED, batch=32, top=64, lengths=(10, 14, 20, 28, 40),
@@ -286,9 +289,8 @@ def gradient_search(model, base, max_sequences=SEARCHED, batch=32, top=64, lengt
             now = jacobian.gather(3, digits[:, None, :, None].expand(-1, base, -1, 1))
             predicted = logits.detach()[:, :, None, None] + jacobian - now
             truth = (digits.sum(dim=1)[:, None, None] + torch.arange(base) - digits[:, :, None]) % base
-            right = predicted.gather(1, truth[:, None]).squeeze(1)  # (batch, position, value)
-            margin = right - predicted.scatter(1, truth[:, None], -math.inf).amax(dim=1)
-            margin = margin.masked_fill(torch.nn.functional.one_hot(digits, base).bool(), math.inf)
+            margin = right_margin(predicted, truth[:, None], dim=1)  # (batch, position, value)
+            margin = margin.masked_fill(onehot.detach().bool(), math.inf)  # the digit it already holds
             change = margin.flatten(1).argsort(dim=1)[:, :top]
             candidates = digits[:, None, :].repeat(1, top, 1)
             candidates.scatter_(2, (change // base)[..., None], (change % base)[..., None])
@@ -642,6 +644,16 @@ def tanh_cell_stretch(w, pre, radius):
     return torch.linalg.matrix_norm(slope[..., None] * w, ord=2) * (1 + 1e-9)
 
 
+def tanh_cell_parts(model, base):
+    """One layer of the plain tanh cell in float64, h' = tanh(w h + u[digit]): (w, u, and the parts of u,
+    (embeddings, w_ih, b_ih, b_hh), which the float32 rounding bound needs)."""
+    rnn = model.rnn
+    weight = lambda name: getattr(rnn, name).detach().double()  # noqa: E731
+    w, w_ih, b_ih, b_hh = weight("weight_hh_l0"), weight("weight_ih_l0"), weight("bias_ih_l0"), weight("bias_hh_l0")
+    x = model.embedding.weight.detach().double()[:base]
+    return w, x @ w_ih.T + b_ih + b_hh, (x, w_ih, b_ih, b_hh)  # u: (digit, hidden), each digit's share
+
+
 def balls_apply(model):
     """The ball proof is written for one layer of the plain tanh cell."""
     rnn = model.rnn
@@ -663,11 +675,7 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
     if not balls_apply(model):
         return {"method": "balls", "balls": 0, "proven": False,
                 "reason": "balls are written for one layer of the tanh cell"}
-    rnn = model.rnn
-    weight = lambda name: getattr(rnn, name).detach().double()  # noqa: E731
-    w, w_ih, b_ih, b_hh = weight("weight_hh_l0"), weight("weight_ih_l0"), weight("bias_ih_l0"), weight("bias_hh_l0")
-    x = model.embedding.weight.detach().double()[:base]
-    u = x @ w_ih.T + b_ih + b_hh  # (digit, hidden): each digit's share of the pre-activation
+    w, u, (x, w_ih, b_ih, b_hh) = tanh_cell_parts(model, base)
     n, m = w.shape[1], w_ih.shape[1]
     # float32: a pre-activation is a dot product of n + m terms and two biases, with |h| <= 1 (tanh states);
     # tanh passes its input's error on with slope <= 1 and adds a few units in the last place of its own
@@ -725,10 +733,7 @@ def stretch(model, base, states, count=64, depth=8, seed=0):
     digits needs a domain that follows several steps at once. None for other cells."""
     if not balls_apply(model):
         return None
-    rnn = model.rnn
-    w = rnn.weight_hh_l0.detach().double()
-    u = model.embedding.weight.detach().double()[:base] @ rnn.weight_ih_l0.detach().double().T + (
-        rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().double()
+    w, u, _ = tanh_cell_parts(model, base)
     generator = torch.Generator().manual_seed(seed)
     h = states.double()[torch.randint(0, len(states), (count,), generator=generator)]
     product, contracts_from = torch.eye(w.shape[0], dtype=torch.float64).expand(count, -1, -1), None
@@ -778,7 +783,8 @@ def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_s
 
 
 # Bumped when the audit judges differently (1: boxes only; 2: balls too; 3: the gradient search too, and both
-# searches stop after a count of sequences instead of 20 s each): a record judged by an older audit is judged again from its kept weights by `study.py exact --reaudit`, without training.
+# searches stop after a count of sequences instead of 20 s each): a record judged by an older audit is judged
+# again from its kept weights by `study.py exact --reaudit`, without training.
 VERSION = 3
 
 
@@ -819,7 +825,7 @@ def verdict(result):
     found = result["counterexample"]
     if found:
         return f"counterexample {run_length(found['sequence'])} -> {found['answer']} (truth {found['truth']})"
-    sequences = (result["searched"] + result.get("gradient_search", {}).get("searched", 0)
+    sequences = (result["searched"] + result["gradient_search"]["searched"]
                  + sum(f["prefixes"] for f in result["families"]))
     proof = result["proof"]
     return (f"no counterexample ({sequences:,} sequences searched); "
