@@ -226,6 +226,14 @@ def describe_audited(task, record):
     return f"{task.name} seed {task.seed}: {100 * record['test_accuracy']:.1f}%; {record['audit']['verdict']}"
 
 
+def gradient_judged(record):
+    return "gradient_search" in record["audit"]  # not in a record judged before audit version 3
+
+
+def gradient_found(record):
+    return gradient_judged(record) and record["audit"]["gradient_search"]["found"] is not None
+
+
 def exact_rows(runs):
     """Per experiment: how many seeds learn the task (on random sequences), pass each family, have no
     counterexample, run an adder, are proven."""
@@ -239,16 +247,13 @@ def exact_rows(runs):
                                 for r in mine) for f in families},
             "no_counterexample": sum(r["audit"]["counterexample"] is None for r in mine),
             # judged by the gradient search (audit version 3 on): how many, and on how many it found a wrong sequence
-            "gradient_judged": sum("gradient_search" in r["audit"] for r in mine),
-            "gradient_found": sum(r["audit"].get("gradient_search", {}).get("found") is not None for r in mine),
+            "gradient_judged": sum(gradient_judged(r) for r in mine),
+            "gradient_found": sum(gradient_found(r) for r in mine),
             # how strong a judge it is: on the runs it judged that have a counterexample, how often it found one,
             # and how often the beam found none
-            "convicted_judged": sum("gradient_search" in r["audit"] and r["audit"]["counterexample"] is not None
-                                    for r in mine),
-            "gradient_convicts": sum(r["audit"].get("gradient_search", {}).get("found") is not None
-                                     and r["audit"]["counterexample"] is not None for r in mine),
-            "gradient_not_beam": sum(r["audit"].get("gradient_search", {}).get("found") is not None
-                                     and r["audit"].get("beam_found") is None for r in mine),
+            "convicted_judged": sum(gradient_judged(r) and r["audit"]["counterexample"] is not None for r in mine),
+            "gradient_convicts": sum(gradient_found(r) and r["audit"]["counterexample"] is not None for r in mine),
+            "gradient_not_beam": sum(gradient_found(r) and r["audit"].get("beam_found") is None for r in mine),
             "adder": sum(r["audit"]["automaton"]["is_adder"] for r in mine),
             "proven": sum(r["audit"]["proof"]["proven"] for r in mine),
             "counterexamples": {r["seed"]: r["audit"]["verdict"].removeprefix("counterexample ")
