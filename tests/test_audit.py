@@ -115,6 +115,35 @@ def test_balls_prove_a_contracting_adder_and_refuse_a_planted_flaw(base):
     assert "one layer of the tanh cell" in audit.prove_with_balls(gru, base, states[:, :4].double(), sums)["reason"]
 
 
+def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and_far():
+    model = exact_adder(base=3)  # its units say the sum and the last digit, so keys of one digit are tight
+    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, k=1)
+    assert proof["proven"] and proof["boxes"] == 9 and proof["min_margin"] > 1 and proof["widest"] < 0.01
+    assert audit.region_count(proof) == "9 boxes keyed by the sum and the last 1 digits"
+    near = exact_adder(base=3, swap=(1, 2))  # wrong on two digits
+    assert "sequence of 2 digits" in audit.prove_with_keyed_boxes(audit.IntervalCell(near), 3, k=2)["reason"]
+    far = adder_fooled_by_nines()  # right on every sequence of up to 7 digits, wrong on eight nines
+    assert audit.answer(far, [9] * 7) == 3 and audit.answer(far, [9] * 8) != 2
+    refused = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, k=3)
+    assert not refused["proven"] and "not sure of state" in refused["reason"]
+
+
+def test_a_record_judged_since_the_searches_last_changed_has_only_its_proof_tried_again(tmp_path):
+    model = exact_adder(base=3)
+    flags = {"max_number": 2, "embed_dim": 3, "hidden_dim": 10, "num_layers": 1, "rnn_type": "rnn"}
+    weights = tmp_path / "seed1.pt"
+    torch.save(model.state_dict(), weights)
+    judged = audit.summary(audit.audit(model, flags, beam_sequences=20_000, max_length=30, gradient_sequences=20_000))
+    assert judged["proof"]["proven"]
+    older = {**judged, "version": audit.PROOF_ONLY_SINCE, "seconds": -1.0,
+             "proof": {"proven": False, "reason": "tried before"}, "verdict": "not proven: tried before"}
+    again = audit.reaudit({"flags": flags, "audit": older}, str(weights))["audit"]
+    assert again["version"] == audit.VERSION and again["proof"]["proven"] and again["verdict"] == judged["verdict"]
+    assert again["seconds"] == -1.0 and again["families"] == judged["families"]  # the rest kept, not judged again
+    oldest = {**older, "version": audit.PROOF_ONLY_SINCE - 1}
+    assert audit.reaudit({"flags": flags, "audit": oldest}, str(weights))["audit"]["seconds"] >= 0  # all again
+
+
 def test_stretch_measures_one_step_and_when_products_of_steps_contract():
     saturated = audit.stretch(exact_adder(), 10, audit.visited_states(exact_adder(), 10)[0])
     assert saturated["step_max"] < 1e-3 and saturated["box_max"] < 1e-3 and saturated["contracts_from"] == 1
