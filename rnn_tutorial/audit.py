@@ -27,8 +27,8 @@ then tries to show that none exists:
                   For one layer of the plain tanh cell, Euclidean balls too
                   (the cell's Lipschitz bound on each ball): boxes suit
                   saturated units, balls a map that contracts near its states.
-                  Then boxes keyed by the sum and the last 1-3 digits, for a
-                  network that keeps its last few digits in its state
+                  Then boxes keyed by the sum and the last 2 or 3 digits, for
+                  a network that keeps its last few digits in its state
   stretch         why regions fail (tanh cell): how much one step stretches
                   distances and boxes at the visited states, and after how
                   many digits products of steps contract
@@ -565,7 +565,7 @@ def nearest_of_state(points, centres, labels, wanted):
     return distance.argmin(dim=1)
 
 
-def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_digits=(1, 2, 3)):
+def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_digits=(2, 3)):
     """Try to prove the model right on every sequence; a dict saying whether, and if not, why not.
     Boxes first (they suit saturated units); then, for the plain tanh cell, balls (they suit a map that
     contracts near its states while mixing its units); then boxes keyed by the sum and the last digits
@@ -645,17 +645,19 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     return result
 
 
-def prove_with_keyed_boxes(cell, base, k, rounds=30):
-    """Boxes keyed by what the sequence says, not by where its states lie: one per (sum so far, last k
-    digits), base^(k+1) of them.
+def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=30):
+    """Boxes keyed by what the sequence says, not by where its states lie: up to `modes` boxes for each
+    (sum so far, last k digits), base^(k+1) keys.
 
     A trained network keeps its last few digits in its state, so the states of one sum spread over much
     of the cube (boxes per sum fail), while the states that share a sum and their last k digits lie close
     together once the network forgets older digits. Every sequence of k digits is run through the cell
-    (a box of width 0, widened for rounding) and starts the box of its key; then the box of key
-    (s, a b ... c), read digit d, must land inside the box of key (s + d, b ... c d), grown to a fixpoint.
-    If the read-out is right everywhere in every box and on every sequence of fewer than k digits, every
-    sequence of every length is answered right (by induction on its length from k)."""
+    (a box of width 0, widened for rounding) and starts the box of its key. Then, round after round,
+    every box read with every digit d lands in a box of its new key, (s + d, the last k - 1 digits and d):
+    the nearest one, grown to hold it; an image farther than `apart` from every box of its key starts
+    another box of that key (a network may keep a little of older digits, in a few keys, in saturated
+    units). At a fixpoint, with the read-out right everywhere in every box and on every sequence of up to
+    k digits, every sequence of every length is answered right (by induction on its length from k)."""
     keys, size = base**k, cell.layers * cell.hidden * (2 if cell.kind == "lstm" else 1)
     result = {"method": "keyed boxes", "boxes": base * keys, "digits": k, "proven": False, "rounds": 0}
     lo = hi = torch.zeros(1, size, dtype=torch.float64)  # the initial state
@@ -667,39 +669,59 @@ def prove_with_keyed_boxes(cell, base, k, rounds=30):
         if (cell.readout_margin(lo, hi, total) <= 0).any():
             result["reason"] = f"the read-out is not sure of every sequence of {length} digits"
             return result
-    label = torch.arange(base * keys) // keys
-    box_lo = torch.full((base * keys, size), math.inf, dtype=torch.float64)
-    box_hi = torch.full_like(box_lo, -math.inf)  # empty until a sequence reaches the key
-    box_lo[total * keys + last], box_hi[total * keys + last] = lo, hi
-    source, digit = torch.arange(base * keys).repeat_interleave(base), torch.arange(base).repeat(base * keys)
-    target = (label[source] + digit) % base * keys + (source % keys * base + digit) % keys
+    key, box_lo, box_hi = total * keys + last, lo, hi  # per box: its key (sum * keys + last digits) and bounds
     for round_ in range(1, rounds + 1):
-        result["rounds"] = round_
-        reached = torch.isfinite(box_lo[:, 0])
-        margin = cell.readout_margin(box_lo[reached], box_hi[reached], label[reached])
+        result.update(rounds=round_, boxes=len(key))
+        margin = cell.readout_margin(box_lo, box_hi, key // keys)
         if (margin <= 0).any():
-            worst = int(margin.argmin())
-            result["reason"] = (f"the read-out is not sure of state {int(label[reached][worst])} everywhere in one of "
-                                f"its boxes in round {round_}")
+            result["reason"] = (f"the read-out is not sure of state {int(key[margin.argmin()] // keys)} everywhere "
+                                f"in one of its boxes in round {round_}")
             return result
-        moves = reached[source]
-        image_lo, image_hi = cell.step(box_lo[source[moves]], box_hi[source[moves]], digit[moves])
-        into = target[moves][:, None].expand_as(image_lo)
-        need_lo = box_lo.scatter_reduce(0, into, image_lo, "amin")
-        need_hi = box_hi.scatter_reduce(0, into, image_hi, "amax")
-        if not ((need_lo < box_lo) | (need_hi > box_hi)).any():
+        source, digit = torch.arange(len(key)).repeat_interleave(base), torch.arange(base).repeat(len(key))
+        image_lo, image_hi = cell.step(box_lo[source], box_hi[source], digit)
+        target = (key[source] // keys + digit) % base * keys + (key[source] % keys * base + digit) % keys
+        into, new = nearest_box_of_key((image_lo + image_hi) / 2, target, (box_lo + box_hi) / 2, key, modes, apart)
+        if len(new):  # images that start a box of their own (their key's other images join it next round)
+            key = torch.cat([key, target[new]])
+            box_lo, box_hi = torch.cat([box_lo, image_lo[new]]), torch.cat([box_hi, image_hi[new]])
+        placed = into >= 0
+        into = into[placed][:, None].expand(-1, size)
+        need_lo = box_lo.scatter_reduce(0, into, image_lo[placed], "amin")
+        need_hi = box_hi.scatter_reduce(0, into, image_hi[placed], "amax")
+        if placed.all() and not len(new) and not ((need_lo < box_lo) | (need_hi > box_hi)).any():
             result.update(proven=True, reason=f"fixpoint after {round_} rounds; smallest read-out margin "
                                               f"{float(margin.min()):.3g}",
-                          min_margin=float(margin.min()), widest=float((box_hi - box_lo)[reached].max()))
+                          min_margin=float(margin.min()), widest=float((box_hi - box_lo).max()))
             return result
-        # widening as for the boxes per state; a key reached for the first time starts at its image
-        fresh = ~reached[:, None]
-        box_lo = torch.where(need_lo < box_lo, need_lo - torch.where(fresh, 0, 0.1 * (box_lo - need_lo)) - 1e-12,
-                             box_lo)
-        box_hi = torch.where(need_hi > box_hi, need_hi + torch.where(fresh, 0, 0.1 * (need_hi - box_hi)) + 1e-12,
-                             box_hi)
+        # widening as for the boxes per state: overshoot each growth by 10%
+        box_lo = torch.where(need_lo < box_lo, need_lo - 0.1 * (box_lo - need_lo) - 1e-12, box_lo)
+        box_hi = torch.where(need_hi > box_hi, need_hi + 0.1 * (need_hi - box_hi) + 1e-12, box_hi)
     result["reason"] = f"no fixpoint within {rounds} rounds (the boxes kept growing)"
     return result
+
+
+def nearest_box_of_key(points, wanted, centres, key, modes, apart):
+    """For each point, the nearest box (by centre) among those of its wanted key, or -1 where it is farther
+    than `apart` from all of them and the key has fewer than `modes` boxes; then (the boxes, the points that
+    start a new box: one per such key, numbered after the existing boxes)."""
+    order = key.argsort(stable=True)
+    count = torch.bincount(key, minlength=int(max(key.max(), wanted.max())) + 1)
+    rank = torch.arange(len(key)) - (count.cumsum(0) - count)[key[order]]
+    table = torch.full((len(count), modes), -1, dtype=torch.long)  # key -> its boxes
+    table[key[order], rank] = order
+    candidates = table[wanted]
+    distance = torch.full(candidates.shape, math.inf, dtype=torch.float64)
+    point, slot = (candidates >= 0).nonzero(as_tuple=True)
+    distance[point, slot] = (points[point] - centres[candidates[point, slot]]).norm(dim=1)
+    nearest = distance.min(dim=1)
+    into = candidates.gather(1, nearest.indices[:, None])[:, 0]
+    lonely = (nearest.values > apart) & ((candidates >= 0).sum(dim=1) < modes)
+    into[lonely] = -1
+    lonely_keys, first = torch.unique(wanted[lonely], return_inverse=True)
+    index = lonely.nonzero()[:, 0]
+    new = index[torch.full((len(lonely_keys),), len(index)).scatter_reduce(0, first, torch.arange(len(index)), "amin")]
+    into[new] = len(key) + torch.arange(len(new))
+    return into, new
 
 
 def tanh_cell_stretch(w, pre, radius):
