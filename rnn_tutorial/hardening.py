@@ -2,8 +2,11 @@
 every kind of sequence, not only on random ones. Each is an opt-in flag of train_cls_rnn.py, off by
 default; they live here, not in the script, because the article trains with none of them.
 
-  loss                the training loss with the two below, as the flags set them
-  noisy_logits        --state_noise: Gaussian noise on the hidden state after every digit
+  loss                the training loss with the three below, as the flags set them
+  stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
+  noisy_logits          hidden state after every digit
+  box_stretch         --stretch_penalty: a penalty, rising from 0 once the task is found, on how much one
+                      digit's step can widen a box around the states the cell reaches (one tanh layer)
   every_digit_logits  --loss_at every_digit: the loss on the answer after every digit, each prefix
   prefix_targets        scored against its own sum
   HardSequences       --hard_share: once the task is found, part of every batch is the sequences of
@@ -21,20 +24,43 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnn_tutorial import audit
 
 
-def noisy_logits(model, x, seq_lengths, noise, every_digit=False):
-    """The forward pass one digit at a time, with Gaussian noise on the hidden state after every digit,
-    so that a network whose states drift is punished for it. An ended sequence keeps its state through
-    the padded steps, as packing would. every_digit: the logits after each digit, (batch, time,
-    classes), instead of after the last one."""
+def stepped_states(model, x, seq_lengths, noise):
+    """The forward pass one digit at a time, with Gaussian noise on the hidden state after every digit, so
+    that a network whose states drift is punished for it. An ended sequence keeps its state through the
+    padded steps, as packing would. Returns the top layer's state carried after each digit and the cell's
+    own output before the noise was added (what --stretch_penalty measures), both (batch, time, hidden)."""
     lstm = isinstance(model.rnn, nn.LSTM)  # its state is (h, c); the other cells' is h alone
-    embedded, parts, tops = model.embedding(x), None, []
+    embedded, parts, carried, outputs = model.embedding(x), None, [], []
     for t in range(x.shape[1]):
         _, new = model.rnn(embedded[:, t : t + 1], None if parts is None else parts if lstm else parts[0])
-        new = tuple(s + noise * torch.randn_like(s) for s in (new if lstm else (new,)))
+        new = new if lstm else (new,)
+        outputs.append(new[0][-1])
+        new = tuple(s + noise * torch.randn_like(s) for s in new)
         running = (t < seq_lengths).to(x.device).view(1, -1, 1)
         parts = new if parts is None else tuple(torch.where(running, n, o) for n, o in zip(new, parts))
-        tops.append(parts[0][-1])
-    return model.fc(torch.stack(tops, dim=1) if every_digit else parts[0][-1])
+        carried.append(parts[0][-1])
+    return torch.stack(carried, dim=1), torch.stack(outputs, dim=1)
+
+
+def noisy_logits(model, x, seq_lengths, noise, every_digit=False):
+    """The logits of stepped_states: after the last digit, (batch, classes), or after each digit,
+    (batch, time, classes)."""
+    carried, _ = stepped_states(model, x, seq_lengths, noise)
+    return model.fc(carried if every_digit else carried[:, -1])
+
+
+def box_stretch(model, outputs, seq_lengths):
+    """--stretch_penalty: how much one digit's step can widen a box around each state the cell reached.
+
+    For h' = tanh(W h + u), unit i of h' moves by at most (1 - h'_i^2) * sum_j |W_ij| per unit of
+    box width (tanh's slope there times its row of W): a saturated unit (|h'| near 1) widens nothing.
+    The mean over running positions of the sum over units of its square. A network whose every unit
+    stays below 1 forgets old digits one step at a time, which is what lets the audit's boxes close.
+    """
+    rows = model.rnn.weight_hh_l0.abs().sum(dim=1)
+    per_state = (((1 - outputs**2) * rows) ** 2).sum(dim=2)  # (batch, time)
+    running = torch.arange(outputs.shape[1], device=outputs.device)[None, :] < seq_lengths.to(outputs.device)[:, None]
+    return per_state[running].mean()
 
 
 def every_digit_logits(model, x, seq_lengths):
@@ -51,14 +77,22 @@ def prefix_targets(x, max_number):
     return sums.masked_fill(padding, -100)
 
 
-def loss(model, criterion, inputs, lengths, targets, noise, args):
-    """The training loss with --state_noise and --loss_at as args set them (the script computes the
-    article's own loss, with neither, itself)."""
-    if args.loss_at == "every_digit":  # every prefix is a sequence of the task with its own answer
-        logits = (noisy_logits(model, inputs, lengths, noise, every_digit=True) if noise
-                  else every_digit_logits(model, inputs, lengths))
-        return criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
-    return criterion(noisy_logits(model, inputs, lengths, noise), targets)
+def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight=0.0):
+    """The training loss with --state_noise, --loss_at and --stretch_penalty (its weight at this step,
+    stretch_weight) as args set them (the script computes the article's own loss, with none, itself)."""
+    every_digit = args.loss_at == "every_digit"  # every prefix is a sequence of the task with its own answer
+    if noise or stretch_weight:
+        carried, outputs = stepped_states(model, inputs, lengths, noise)
+        logits = model.fc(carried if every_digit else carried[:, -1])
+    else:
+        logits = every_digit_logits(model, inputs, lengths)
+    if every_digit:
+        total = criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
+    else:
+        total = criterion(logits, targets)
+    if stretch_weight:
+        total = total + stretch_weight * box_stretch(model, outputs, lengths)
+    return total
 
 
 class HardSequences:

@@ -31,7 +31,7 @@ def config_error(args):
         value = getattr(args, name)
         if not (value > 0 and math.isfinite(value)):
             return f"--{name} must be positive (got {value})"
-    for name in ["warmup_step", "min_lr", "save_every", "grad_clip", "state_noise"]:
+    for name in ["warmup_step", "min_lr", "save_every", "grad_clip", "state_noise", "stretch_penalty"]:
         value = getattr(args, name)
         if not (value >= 0 and math.isfinite(value)):
             return f"--{name} must be zero or positive (got {value})"
@@ -52,6 +52,8 @@ def config_error(args):
         return f"--curriculum_step ({args.curriculum_step}) must be in 0..total_steps-1 ({args.total_steps - 1})"
     if args.warmup_step >= args.total_steps:
         return f"--warmup_step ({args.warmup_step}) must be smaller than --total_steps ({args.total_steps})"
+    if args.stretch_penalty and (args.rnn_type != "rnn" or args.num_layers != 1):
+        return "--stretch_penalty is written for one layer of the plain cell (--rnn_type rnn --num_layers 1)"
     if not args.run_name.strip():
         return "--run_name must not be empty"
     if args.save_dir is None and (args.run_name in (".", "..") or any(c in args.run_name for c in "/\\\0")):

@@ -267,7 +267,8 @@ BAD_FLAGS = [
     ["--rnn_type", "transformer"], ["--swanlab_mode", "cloud"], ["--eval_samples", "0"],
     ["--digit_skew", "1.5"], ["--hard_share", "-0.1"], ["--hard_share", "nan"], ["--state_noise", "-1"],
     ["--loss_at", "middle"], ["--hard_max_len", "-3"], ["--hard_max_len", "1001"],
-    ["--hard_max_len", "1", "--min_seq_len", "2"],
+    ["--hard_max_len", "1", "--min_seq_len", "2"], ["--stretch_penalty", "-1"], ["--stretch_penalty", "inf"],
+    ["--stretch_penalty", "1", "--rnn_type", "gru"], ["--stretch_penalty", "1", "--num_layers", "2"],
 ]
 
 
@@ -467,8 +468,8 @@ def test_noisy_forward_is_the_packed_forward_when_the_noise_is_zero(cell):
 
 
 def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_at_99_percent(tmp_path):
-    """--state_noise_from found and --hard_share: the same steps as neither until an evaluation reaches 99%,
-    different ones after."""
+    """--state_noise_from found, --hard_share and --stretch_penalty: the same steps as none of them until an
+    evaluation reaches 99%, different ones after."""
     easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
             "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
 
@@ -480,12 +481,37 @@ def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_
     found, _ = losses("found", "--state_noise", "0.5", "--state_noise_from", "found")
     start, _ = losses("start", "--state_noise", "0.5")
     hard, _ = losses("hard", "--hard_share", "0.5")  # the hard sequences too begin once the task is found
+    stretch, _ = losses("stretch", "--stretch_penalty", "0.1")  # and so does the stretch penalty
     first = next(r["step"] for r in history if r["accuracy"] >= 0.99)
     assert 0 < first < 300
     before = first // 10  # the losses logged up to that evaluation
     assert found[:before] == plain[:before] and found[before:] != plain[before:]
     assert hard[:before] == plain[:before] and hard[before:] != plain[before:]
+    assert stretch[:before] == plain[:before] and stretch[before:] != plain[before:]
     assert start[:before] != plain[:before]
+
+
+def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reached():
+    """--stretch_penalty: per running position, the sum over units of ((1 - h_i^2) * sum_j |W_ij|)^2, where h is
+    the cell's own output (before any noise); padded positions count for nothing."""
+    torch.manual_seed(0)
+    model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 2, "num_layers": 1})
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))  # rows sum to 3 and 0.5
+    outputs = torch.tensor([[[0.0, 0.5], [0.6, -0.8]], [[0.0, 0.0], [0.99, 0.99]]])  # (batch, time, hidden)
+    lengths = torch.tensor([2, 1])  # the second sequence's second position is padding
+    first = 3.0**2 + (0.75 * 0.5) ** 2
+    second = (0.64 * 3.0) ** 2 + (0.36 * 0.5) ** 2
+    assert math.isclose(float(H.box_stretch(model, outputs, lengths)), (first + second + 3.0**2 + 0.5**2) / 3, rel_tol=1e-6)
+
+    inputs, lengths, _ = (b[0] for b in T.random_batches(1, 16, 1, 6, 9, torch.Generator().manual_seed(1)))
+    carried, outputs = H.stepped_states(model, inputs, lengths, noise=0.5)
+    assert outputs.abs().max() < 1  # tanh's own outputs, not the noisy states carried on
+    rnn = model.rnn
+    for t in range(1, inputs.shape[1]):  # each output is the cell applied to the noisy state carried to it
+        pre = model.embedding(inputs[:, t]) @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + carried[:, t - 1] @ rnn.weight_hh_l0.T
+        running = t < lengths
+        assert torch.allclose(outputs[running, t], torch.tanh(pre + rnn.bias_hh_l0)[running], atol=1e-6)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
