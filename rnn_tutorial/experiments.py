@@ -45,6 +45,9 @@ EXPERIMENTS = {
     # `reliable` with the noise only once the task is found: a candidate for the seed (25) that the noise
     # kept from ever finding it
     "reliable_noise_once_found": HARD + ["--eval_every", "100", "--state_noise_from", "found"],
+    # `reliable` with a penalty on how much one digit's step can widen a box around the state, rising from 0 once
+    # the task is found to 0.1 at the last step: the network forgets older digits, and the audit's boxes close
+    "reliable_stretch": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1"],
     "reliable_no_hard": SKEW_NOISE,
     # `reliable_no_hard` without one of its two ingredients (reliable_rnn_b128 has neither), with less or
     # more noise, with the noise only once the task is found, and with the loss after every digit
