@@ -815,11 +815,11 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
 
 @torch.inference_mode()
 def stretch(model, base, states, count=64, depth=8, seed=0):
-    """Why one-step regions cannot close, measured: for one layer of the plain tanh cell, at visited states,
+    """Whether one-step regions can close, measured: for one layer of the plain tanh cell, at visited states,
     how much one digit's step stretches distances (the Jacobian's spectral norm) and boxes (its largest
     absolute row sum), and after how many digits every sampled product of steps contracts (norm < 1).
-    A ball proof needs the first below 1, a box proof the second; a map that contracts only over several
-    digits needs a domain that follows several steps at once. None for other cells."""
+    A ball proof needs the first below 1, a box proof the second, near the states that share a region
+    (--stretch_penalty trains the second down). None for other cells."""
     if not balls_apply(model):
         return None
     w, u, _ = tanh_cell_parts(model, base)
@@ -959,8 +959,9 @@ def report(result):
     if grown:
         lines.append(f"one step at the visited states stretches distances by up to {grown['step_max']:.3g} (median "
                      f"{grown['step_median']:.3g}) and boxes by up to {grown['box_max']:.3g}; "
-                     + (f"every product of {grown['contracts_from']} steps on {grown['paths']} random paths contracts"
-                        if grown["contracts_from"] else f"some product of {grown['depth']} steps still stretches"))
+                     + ("some product of {depth} steps still stretches" if not grown["contracts_from"] else
+                        "every step on {paths} random paths contracts" if grown["contracts_from"] == 1 else
+                        "every product of {contracts_from} steps on {paths} random paths contracts").format(**grown))
     lines.append(f"audit took {result['seconds']:.1f} s")
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ twice: the ablation's base row reuses the sota_warmup runs, and so on):
     python rnn_tutorial/study.py exact --rows                 # the recipes only, over seeds 1-20
     python rnn_tutorial/study.py exact --rows --recipes reliable --seeds 5   # one recipe, seeds 1-5
     python rnn_tutorial/study.py exact --reaudit --rows       # first judge recorded runs again if the audit changed
+    python rnn_tutorial/study.py table --reaudit --rows --seeds 1-50   # only that, for every recorded seed: no training
     python rnn_tutorial/study.py table                # every table (and study.json) from the records, no training
 
 Each part writes rnn_tutorial/study.json (the parts already there are kept);
@@ -181,7 +182,7 @@ def describe_inside(task, record):
 # 4. Is it really an adder? The recipes and the converging rows, audited (audit.py)
 # ----------------------------------------------------------------------------
 
-RECIPES = ["reliable", "reliable_stretch", "reliable_hard_every_500", "reliable_hard_20", "reliable_hard_0.5",
+RECIPES = ["reliable", "reliable_no_stretch", "reliable_hard_every_500", "reliable_hard_20", "reliable_hard_0.5",
            "reliable_hard_when_found", "reliable_noise_once_found", "reliable_no_hard", "reliable_no_noise",
            "reliable_no_skew", "reliable_rnn_b128", "reliable_noise_0.1", "reliable_noise_0.3",
            "reliable_noise_0.1_no_skew", "reliable_noise_when_found", "reliable_every_digit", "reliable_b64",
@@ -385,7 +386,7 @@ def main(argv=None):
     p.add_argument("--recipes", nargs="+", choices=list(EXPERIMENTS), default=RECIPES, metavar="NAME",
                    help="exact: the experiments audited over every seed (default: %(default)s)")
     p.add_argument("--reaudit", action="store_true",
-                   help="exact: first judge again, from their kept weights, the runs an older audit judged")
+                   help="exact, table: first judge again, from their kept weights, the runs an older audit judged")
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)
     parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]

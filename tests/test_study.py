@@ -34,13 +34,15 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
     reliable = parser.parse_args(experiments.EXPERIMENTS["reliable"])
     assert reliable.rnn_type == "rnn" and reliable.digit_skew > 0 and reliable.state_noise > 0
     assert reliable.hard_share > 0 and reliable.hard_max_len == 0  # hard sequences of the trained lengths only
+    assert reliable.stretch_penalty > 0
     # each variant is a recipe with one flag changed, and nothing else: the ingredients off, the noise's level
-    variants = [("reliable_hard_every_500", "reliable", "eval_every"),
+    variants = [("reliable_no_stretch", "reliable", "stretch_penalty"),
+                ("reliable_hard_every_500", "reliable_no_stretch", "eval_every"),
                 ("reliable_no_hard", "reliable_hard_every_500", "hard_share"),
                 ("reliable_hard_20", "reliable_hard_every_500", "hard_max_len"),
                 ("reliable_hard_0.5", "reliable_hard_every_500", "hard_share"),
                 ("reliable_hard_when_found", "reliable_hard_every_500", "state_noise_from"),
-                ("reliable_noise_once_found", "reliable", "state_noise_from"),
+                ("reliable_noise_once_found", "reliable_no_stretch", "state_noise_from"),
                 ("reliable_no_noise", "reliable_no_hard", "state_noise"),
                 ("reliable_no_skew", "reliable_no_hard", "digit_skew"),
                 ("reliable_noise_0.1", "reliable_no_hard", "state_noise"),
