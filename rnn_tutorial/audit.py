@@ -645,7 +645,7 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     return result
 
 
-def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=30):
+def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=30, keep_boxes=False):
     """Boxes keyed by what the sequence says, not by where its states lie: up to `modes` boxes for each
     (sum so far, last k digits), base^(k+1) keys.
 
@@ -657,7 +657,8 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=30):
     the nearest one, grown to hold it; an image farther than `apart` from every box of its key starts
     another box of that key (a network may keep a little of older digits, in a few keys, in saturated
     units). At a fixpoint, with the read-out right everywhere in every box and on every sequence of up to
-    k digits, every sequence of every length is answered right (by induction on its length from k)."""
+    k digits, every sequence of every length is answered right (by induction on its length from k).
+    keep_boxes: a proof's result also holds the boxes, as (key, lo, hi), to check them against real states."""
     keys, size = base**k, cell.layers * cell.hidden * (2 if cell.kind == "lstm" else 1)
     result = {"method": "keyed boxes", "boxes": base * keys, "digits": k, "proven": False, "rounds": 0}
     lo = hi = torch.zeros(1, size, dtype=torch.float64)  # the initial state
@@ -692,6 +693,8 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=30):
             result.update(proven=True, reason=f"fixpoint after {round_} rounds; smallest read-out margin "
                                               f"{float(margin.min()):.3g}",
                           min_margin=float(margin.min()), widest=float((box_hi - box_lo).max()))
+            if keep_boxes:
+                result["kept"] = (key, box_lo, box_hi)
             return result
         # widening as for the boxes per state: overshoot each growth by 10%
         box_lo = torch.where(need_lo < box_lo, need_lo - 0.1 * (box_lo - need_lo) - 1e-12, box_lo)

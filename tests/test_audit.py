@@ -117,8 +117,14 @@ def test_balls_prove_a_contracting_adder_and_refuse_a_planted_flaw(base):
 
 def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and_far():
     model = exact_adder(base=3)  # its units say the sum and the last digit, so keys of one digit are tight
-    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, k=1)
+    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, k=1, keep_boxes=True)
     assert proof["proven"] and proof["boxes"] == 9 and proof["min_margin"] > 1 and proof["widest"] < 0.01
+    key, lo, hi = proof.pop("kept")  # the invariant, checked on real states: each lies in a box of its key
+    digits = torch.randint(0, 3, (200, 40), generator=torch.Generator().manual_seed(0))
+    states = model.rnn(model.embedding(digits))[0].detach().double()  # (sequence, position, units)
+    wanted = (digits.cumsum(dim=1) % 3) * 3 + digits  # the sum so far and the last digit
+    inside = (lo <= states[:, :, None]) & (states[:, :, None] <= hi)  # (sequence, position, box, unit)
+    assert (inside.all(dim=3) & (key == wanted[..., None])).any(dim=2).all()
     assert audit.region_count(proof) == "9 boxes keyed by the sum and the last 1 digits"
     near = exact_adder(base=3, swap=(1, 2))  # wrong on two digits
     assert "sequence of 2 digits" in audit.prove_with_keyed_boxes(audit.IntervalCell(near), 3, k=2)["reason"]
