@@ -318,6 +318,7 @@ def train(args, progress="auto"):
     step, state, last_loss = 0, "success", float("nan")
     found_at = None  # the step of the first evaluation at 99%: the recipes' hardening starts there
     noise = args.state_noise if args.state_noise_from == "start" else 0.0
+    stretch = hardening.StretchWeight(args.stretch_penalty, args.total_steps, args.eval_every)
     hard = hardening.HardSequences(args.hard_share, args.batch_size, args.min_seq_len,
                                    args.hard_max_len or args.max_seq_len, args.max_number, args.seed)
     bar = Progress(args.total_steps, "step", style=progress)
@@ -328,10 +329,9 @@ def train(args, progress="auto"):
             inputs, lengths, targets = next(batches)
             inputs = inputs.to(device)
             inputs, lengths, targets = hard.mix(inputs, lengths, targets)  # --hard_share; unchanged when off
-            stretch = 0.0 if found_at is None else (  # --stretch_penalty, rising from 0 once the task is found
-                args.stretch_penalty * (step - found_at) / (args.total_steps - found_at))
-            if noise or stretch or args.loss_at != "end":  # beyond the article: the recipes' noise and losses
-                loss = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise, args, stretch)
+            if noise or stretch.weight or args.loss_at != "end":  # beyond the article: the recipes' extras
+                loss = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise, args,
+                                      stretch.weight)
             else:
                 loss = criterion(model(inputs, lengths, lengths_sorted=True), targets.to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -354,6 +354,7 @@ def train(args, progress="auto"):
                 record = run_eval(step)
                 if found_at is None and record["accuracy"] >= 0.99:
                     found_at, noise = step, args.state_noise  # found: harden it from now on
+                stretch.update(record["accuracy"], found_at)
                 if found_at is not None and args.hard_share:
                     hard.refresh(model)
                 shown.update(acc=f"{record['accuracy']:.3f}", acc_long=f"{record['accuracy_long']:.3f}")
@@ -447,9 +448,9 @@ def build_parser():
                             "sequences a beam search finds at each evaluation (0 = none; beyond the article)")
     optim.add_argument("--hard_max_len", type=int, default=0, help="longest hard sequence (0 = max_seq_len)")
     optim.add_argument("--stretch_penalty", type=float, default=0.0,
-                       help="weight of a penalty on how much one digit's step can widen a box around the state, "
-                            "rising from 0 at the first evaluation at 99%% to this at the last step (one-layer rnn "
-                            "only; 0 = none; beyond the article)")
+                       help="once an evaluation reaches 99%%, a penalty on how much one digit's step can widen a box "
+                            "around the state, its weight rising towards this while the model stays right (one-layer "
+                            "rnn only; 0 = none; beyond the article)")
     optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
     optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
     optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps, cpu")

@@ -5,8 +5,9 @@ default; they live here, not in the script, because the article trains with none
   loss                the training loss with the three below, as the flags set them
   stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
   noisy_logits          hidden state after every digit
-  box_stretch         --stretch_penalty: a penalty, rising from 0 once the task is found, on how much one
-                      digit's step can widen a box around the states the cell reaches (one tanh layer)
+  box_stretch         --stretch_penalty: once the task is found, a penalty on how much one digit's step
+  StretchWeight         can widen a box around the states the cell reaches (one tanh layer), its weight
+                        rising while the model stays right on every evaluation sequence
   every_digit_logits  --loss_at every_digit: the loss on the answer after every digit, each prefix
   prefix_targets        scored against its own sum
   HardSequences       --hard_share: once the task is found, part of every batch is the sequences of
@@ -61,6 +62,22 @@ def box_stretch(model, outputs, seq_lengths):
     per_state = (((1 - outputs**2) * rows) ** 2).sum(dim=2)  # (batch, time)
     running = torch.arange(outputs.shape[1], device=outputs.device)[None, :] < seq_lengths.to(outputs.device)[:, None]
     return per_state[running].mean()
+
+
+class StretchWeight:
+    """--stretch_penalty's weight, set at every evaluation: 0 until the task is found; then it rises by an
+    equal share at each evaluation at which the model is right on every evaluation sequence (reaching the
+    flag's value at the last step if it always is), and halves at each one at which it is not. The penalty
+    asks the network to forget older digits; this keeps it from asking more than the task allows."""
+
+    def __init__(self, target, total_steps, eval_every):
+        self.target, self.total_steps, self.eval_every = target, total_steps, eval_every
+        self.weight = 0.0
+
+    def update(self, accuracy, found_at):
+        if self.target and found_at is not None:
+            rise = self.target * self.eval_every / max(self.total_steps - found_at, self.eval_every)
+            self.weight = min(self.target, self.weight + rise) if accuracy == 1.0 else self.weight / 2
 
 
 def every_digit_logits(model, x, seq_lengths):

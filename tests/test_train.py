@@ -502,16 +502,34 @@ def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reac
     lengths = torch.tensor([2, 1])  # the second sequence's second position is padding
     first = 3.0**2 + (0.75 * 0.5) ** 2
     second = (0.64 * 3.0) ** 2 + (0.36 * 0.5) ** 2
-    assert math.isclose(float(H.box_stretch(model, outputs, lengths)), (first + second + 3.0**2 + 0.5**2) / 3, rel_tol=1e-6)
+    third = 3.0**2 + 0.5**2  # h = 0: tanh's slope is 1
+    assert math.isclose(float(H.box_stretch(model, outputs, lengths)), (first + second + third) / 3, rel_tol=1e-6)
 
     inputs, lengths, _ = (b[0] for b in T.random_batches(1, 16, 1, 6, 9, torch.Generator().manual_seed(1)))
     carried, outputs = H.stepped_states(model, inputs, lengths, noise=0.5)
     assert outputs.abs().max() < 1  # tanh's own outputs, not the noisy states carried on
     rnn = model.rnn
     for t in range(1, inputs.shape[1]):  # each output is the cell applied to the noisy state carried to it
-        pre = model.embedding(inputs[:, t]) @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + carried[:, t - 1] @ rnn.weight_hh_l0.T
+        pre = (model.embedding(inputs[:, t]) @ rnn.weight_ih_l0.T + rnn.bias_ih_l0
+               + carried[:, t - 1] @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
         running = t < lengths
-        assert torch.allclose(outputs[running, t], torch.tanh(pre + rnn.bias_hh_l0)[running], atol=1e-6)
+        assert torch.allclose(outputs[running, t], torch.tanh(pre)[running], atol=1e-6)
+
+
+def test_the_stretch_weight_rises_while_the_model_is_right_and_halves_when_it_is_not():
+    weight = H.StretchWeight(0.1, total_steps=1000, eval_every=100)
+    seen = []
+    for accuracy, found_at in [(0.5, None), (1.0, None), (1.0, 200), (1.0, 200), (0.99, 200), (1.0, 200)]:
+        weight.update(accuracy, found_at)
+        seen.append(weight.weight)
+    step = 0.1 * 100 / 800  # an equal share of the 800 steps left once found
+    assert seen == pytest.approx([0, 0, step, 2 * step, step, 2 * step])
+    for _ in range(20):
+        weight.update(1.0, 200)
+    assert weight.weight == pytest.approx(0.1)  # never above the flag's value
+    off = H.StretchWeight(0.0, 1000, 100)
+    off.update(1.0, 0)
+    assert off.weight == 0
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
