@@ -565,7 +565,8 @@ def nearest_of_state(points, centres, labels, wanted):
     return distance.argmin(dim=1)
 
 
-def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_digits=(2, 3)):
+def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_digits=(2, 3),
+          keyed_rounds=None):
     """Try to prove the model right on every sequence; a dict saying whether, and if not, why not.
     Boxes first (they suit saturated units); then, for the plain tanh cell, balls (they suit a map that
     contracts near its states while mixing its units); then boxes keyed by the sum and the last digits
@@ -583,7 +584,7 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
                 break
     if not attempts[-1]["proven"]:
         for k in keyed_digits:
-            attempts.append(prove_with_keyed_boxes(cell, base, k))
+            attempts.append(prove_with_keyed_boxes(cell, base, k, rounds=keyed_rounds or KEYED_ROUNDS))
             if attempts[-1]["proven"]:
                 break
     best = dict(attempts[-1])
@@ -645,7 +646,11 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     return result
 
 
-def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=30, keep_boxes=False):
+KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 3; a network whose boxes
+# still grow slowly after these may close later (--keyed_rounds)
+
+
+def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=KEYED_ROUNDS, keep_boxes=False):
     """Boxes keyed by what the sequence says, not by where its states lie: up to `modes` boxes for each
     (sum so far, last k digits), base^(k+1) keys.
 
@@ -847,7 +852,7 @@ def stretch(model, base, states, count=64, depth=8, seed=0):
 
 
 def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_state=(1, 4, 16),
-          gradient_sequences=SEARCHED):
+          gradient_sequences=SEARCHED, keyed_rounds=KEYED_ROUNDS):
     """Families, both searches, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up."""
     torch.set_num_threads(1)  # as train(): fastest for a model this small, and never oversubscribes a busy machine
     start = time.perf_counter()
@@ -865,7 +870,7 @@ def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_s
         counterexample = {"sequence": shortest, "answer": answer(model, shortest), "truth": sum(shortest) % base}
     automaton, states, sums, _ = extract_automaton(model, base)
     proof = {"proven": False, "reason": "a counterexample exists"} if counterexample else prove(
-        model, base, states, sums, regions_per_state)
+        model, base, states, sums, regions_per_state, keyed_rounds=keyed_rounds)
     result = {"families": families, "searched": tried, "beam_found": found, "gradient_search": gradient,
               "counterexample": counterexample, "automaton": automaton, "proof": proof,
               "stretch": stretch(model, base, states),
@@ -979,11 +984,14 @@ def main(argv=None):
     p.add_argument("--gradient_sequences", type=int, default=SEARCHED,
                    help="sequences (prefixes) the gradient search judges")
     p.add_argument("--max_length", type=int, default=1000, help="longest sequence the beam search tries")
+    p.add_argument("--keyed_rounds", type=int, default=KEYED_ROUNDS,
+                   help="rounds the proof's keyed boxes may grow before it says no fixpoint")
     p.add_argument("--figure", help="draw the automaton's transition table to this PNG")
     p.add_argument("--json", help="write the whole audit to this file")
     args = p.parse_args(argv)
-    if min(args.beam_sequences, args.gradient_sequences) < 0 or args.max_length < 6:
-        p.error("--beam_sequences and --gradient_sequences must be zero or positive and --max_length at least 6")
+    if min(args.beam_sequences, args.gradient_sequences) < 0 or args.max_length < 6 or args.keyed_rounds < 1:
+        p.error("--beam_sequences and --gradient_sequences must be zero or positive, --max_length at least 6 and "
+                "--keyed_rounds at least 1")
 
     import predict_cls_rnn
     from rnn_tutorial.runs import CheckpointError
@@ -994,7 +1002,8 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(predict_cls_rnn.describe(config, checkpoint))
-    result = audit(model, config, args.beam_sequences, args.max_length, gradient_sequences=args.gradient_sequences)
+    result = audit(model, config, args.beam_sequences, args.max_length, gradient_sequences=args.gradient_sequences,
+                   keyed_rounds=args.keyed_rounds)
     print(report(result))
     if args.figure:
         draw_automaton(result["automaton"], args.figure, f"{config.get('run_name', '?')}: where each digit "

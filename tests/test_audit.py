@@ -189,5 +189,6 @@ def test_the_command_line_exit_statuses_and_verdict_line(tmp_path):
     missing = run_script("rnn_tutorial/audit.py", "--save_dir", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nothing'} does not exist; train a model with train_cls_rnn.py first"]
-    bad = run_script("rnn_tutorial/audit.py", "--max_length", "3")
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    for flags in (["--max_length", "3"], ["--keyed_rounds", "0"]):
+        bad = run_script("rnn_tutorial/audit.py", *flags)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr and flags[0] in bad.stderr
