@@ -192,6 +192,11 @@ def judge_families(model, base, families=FAMILIES):
 SEARCHED = 10_000_000  # sequences each search tries by default: about 15 s for a 128-unit model on one core
 
 
+def each_digit_after(count, base):
+    """Every one of count things followed by every digit: (the thing's index, the digit), count * base each."""
+    return torch.arange(count).repeat_interleave(base), torch.arange(base).repeat(count)
+
+
 def right_margin(logits, truth, dim):
     """How much the right answer's logit beats every other along dim (<= 0: wrong); truth has size 1 there."""
     return logits.gather(dim, truth).squeeze(dim) - logits.scatter(dim, truth, -math.inf).amax(dim=dim)
@@ -218,8 +223,7 @@ def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, ma
         return digits[::-1]
 
     for length in range(1, max_length + 1):
-        parents = torch.arange(len(sums)).repeat_interleave(base)
-        digits = torch.arange(base).repeat(len(sums))
+        parents, digits = each_digit_after(len(sums), base)
         hx = None if hx is None else (tuple(h[:, parents] for h in hx) if isinstance(hx, tuple) else hx[:, parents])
         hx, logits = step(model, hx, digits)
         sums = (sums[parents] + digits) % base
@@ -443,6 +447,7 @@ class IntervalCell:
         self.kind = {torch.nn.RNN: "rnn", torch.nn.GRU: "gru", torch.nn.LSTM: "lstm"}[type(rnn)]
         self.relu = self.kind == "rnn" and rnn.nonlinearity == "relu"
         self.layers, self.hidden = rnn.num_layers, rnn.hidden_size
+        self.size = self.layers * self.hidden * (2 if self.kind == "lstm" else 1)  # of a whole (flat) state
         weight = lambda name: getattr(rnn, name).detach().double()  # noqa: E731
         self.w_ih = [weight(f"weight_ih_l{k}") for k in range(self.layers)]
         self.w_hh = [weight(f"weight_hh_l{k}") for k in range(self.layers)]
@@ -565,8 +570,12 @@ def nearest_of_state(points, centres, labels, wanted):
     return distance.argmin(dim=1)
 
 
+KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 3; a network whose boxes
+# still grow slowly after these may close later (--keyed_rounds)
+
+
 def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_digits=(2, 3),
-          keyed_rounds=None):
+          keyed_rounds=KEYED_ROUNDS):
     """Try to prove the model right on every sequence; a dict saying whether, and if not, why not.
     Boxes first (they suit saturated units); then, for the plain tanh cell, balls (they suit a map that
     contracts near its states while mixing its units); then boxes keyed by the sum and the last digits
@@ -584,7 +593,7 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
                 break
     if not attempts[-1]["proven"]:
         for k in keyed_digits:
-            attempts.append(prove_with_keyed_boxes(cell, base, k, rounds=keyed_rounds or KEYED_ROUNDS))
+            attempts.append(prove_with_keyed_boxes(cell, base, k, rounds=keyed_rounds))
             if attempts[-1]["proven"]:
                 break
     best = dict(attempts[-1])
@@ -601,6 +610,12 @@ def region_count(attempt):
     return f"{attempt['balls']} balls" if attempt.get("method") == "balls" else f"{attempt['boxes']} boxes"
 
 
+def widened(bound, need):
+    """Widening, for every proof's fixpoint: an upper bound that must grow to `need` overshoots the growth by
+    10%, so that a contracting map reaches its fixpoint in few rounds (a lower bound: widened(-lo, -need))."""
+    return torch.where(need > bound, need + 0.1 * (need - bound) + 1e-12, bound)
+
+
 def prove_with_boxes(cell, base, states, sums, k, rounds):
     """Boxes around the visited states (k per automaton state), grown until every digit maps each box into a
     box of the right state: a fixpoint, hence an invariant of every reachable state. Then the read-out."""
@@ -609,8 +624,7 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     nodes = len(labels)
     # edges: from each box and from the initial (zero) state, each digit; the target is fixed once, by the nearest
     # box of the right state to the image's centre
-    sources = torch.arange(nodes).repeat_interleave(base)
-    digits = torch.arange(base).repeat(nodes)
+    sources, digits = each_digit_after(nodes, base)
     zero = torch.zeros(base, lo.shape[1], dtype=torch.float64)
     first = cell.step(zero, zero, torch.arange(base))
 
@@ -639,15 +653,9 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
                                               f"{float(margin.min()):.3g}",
                           min_margin=float(margin.min()), widest=float((hi - lo).max()))
             return result
-        # widening: overshoot each growth by 10%, so that a contracting map reaches its fixpoint in few rounds
-        lo = torch.where(need_lo < lo, need_lo - 0.1 * (lo - need_lo) - 1e-12, lo)
-        hi = torch.where(need_hi > hi, need_hi + 0.1 * (need_hi - hi) + 1e-12, hi)
+        lo, hi = -widened(-lo, -need_lo), widened(hi, need_hi)
     result["reason"] = f"no fixpoint within {rounds} rounds (the boxes kept growing)"
     return result
-
-
-KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 3; a network whose boxes
-# still grow slowly after these may close later (--keyed_rounds)
 
 
 def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=KEYED_ROUNDS, keep_boxes=False):
@@ -664,12 +672,12 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=KEYED_ROUND
     units). At a fixpoint, with the read-out right everywhere in every box and on every sequence of up to
     k digits, every sequence of every length is answered right (by induction on its length from k).
     keep_boxes: a proof's result also holds the boxes, as (key, lo, hi), to check them against real states."""
-    keys, size = base**k, cell.layers * cell.hidden * (2 if cell.kind == "lstm" else 1)
+    keys, size = base**k, cell.size
     result = {"method": "keyed boxes", "boxes": base * keys, "digits": k, "proven": False, "rounds": 0}
     lo = hi = torch.zeros(1, size, dtype=torch.float64)  # the initial state
     last = total = torch.zeros(1, dtype=torch.long)  # per sequence: its last digits as a number, its sum
     for length in range(1, k + 1):
-        parent, digit = torch.arange(len(last)).repeat_interleave(base), torch.arange(base).repeat(len(last))
+        parent, digit = each_digit_after(len(last), base)
         lo, hi = cell.step(lo[parent], hi[parent], digit)
         last, total = last[parent] * base + digit, (total[parent] + digit) % base
         if (cell.readout_margin(lo, hi, total) <= 0).any():
@@ -683,7 +691,7 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=KEYED_ROUND
             result["reason"] = (f"the read-out is not sure of state {int(key[margin.argmin()] // keys)} everywhere "
                                 f"in one of its boxes in round {round_}")
             return result
-        source, digit = torch.arange(len(key)).repeat_interleave(base), torch.arange(base).repeat(len(key))
+        source, digit = each_digit_after(len(key), base)
         image_lo, image_hi = cell.step(box_lo[source], box_hi[source], digit)
         target = (key[source] // keys + digit) % base * keys + (key[source] % keys * base + digit) % keys
         into, new = nearest_box_of_key((image_lo + image_hi) / 2, target, (box_lo + box_hi) / 2, key, modes, apart)
@@ -701,9 +709,7 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, rounds=KEYED_ROUND
             if keep_boxes:
                 result["kept"] = (key, box_lo, box_hi)
             return result
-        # widening as for the boxes per state: overshoot each growth by 10%
-        box_lo = torch.where(need_lo < box_lo, need_lo - 0.1 * (box_lo - need_lo) - 1e-12, box_lo)
-        box_hi = torch.where(need_hi > box_hi, need_hi + 0.1 * (need_hi - box_hi) + 1e-12, box_hi)
+        box_lo, box_hi = -widened(-box_lo, -need_lo), widened(box_hi, need_hi)
     result["reason"] = f"no fixpoint within {rounds} rounds (the boxes kept growing)"
     return result
 
@@ -815,8 +821,7 @@ def prove_with_balls(model, base, states, sums, k=1, rounds=100):
                                               f"{float(margin.min()):.3g}; radii up to {float(radius.max()):.3g}",
                           min_margin=float(margin.min()), widest=float(2 * radius.max()))
             return result
-        # widening: overshoot each growth by 10%, so that a contracting map reaches its fixpoint in few rounds
-        radius = torch.where(needed > radius, needed + 0.1 * (needed - radius) + 1e-12, radius)
+        radius = widened(radius, needed)
     result["reason"] = f"no fixpoint within {rounds} rounds (the balls kept growing)"
     return result
 

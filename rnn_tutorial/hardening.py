@@ -98,11 +98,11 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
     """The training loss with --state_noise, --loss_at and --stretch_penalty (its weight at this step,
     stretch_weight) as args set them (the script computes the article's own loss, with none, itself)."""
     every_digit = args.loss_at == "every_digit"  # every prefix is a sequence of the task with its own answer
-    if noise or stretch_weight:
+    if every_digit and not (noise or stretch_weight):
+        logits = every_digit_logits(model, inputs, lengths)  # the packed pass: nothing needs a digit at a time
+    else:
         carried, outputs = stepped_states(model, inputs, lengths, noise)
         logits = model.fc(carried if every_digit else carried[:, -1])
-    else:
-        logits = every_digit_logits(model, inputs, lengths)
     if every_digit:
         total = criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
     else:
