@@ -74,7 +74,11 @@ def test_a_planted_flaw_is_found_shortest_first_and_refused_by_the_proof():
     assert not result["automaton"]["is_adder"]
     assert result["automaton"]["table"][3][0] == 7 and result["automaton"]["table"][7][0] == 3
     states, sums, _ = audit.visited_states(model, 10)
-    assert not audit.prove(model, 10, states, sums)["proven"]  # the boxes cannot be right: the map is wrong
+    refused = audit.prove(model, 10, states, sums)
+    assert not refused["proven"]  # the boxes cannot be right: the map is wrong
+    tried = [a["regions"].split(" boxes keyed")[1] for a in refused["attempts"] if "keyed" in a["regions"]]
+    assert tried == [" by the sum and the last 2 digits", " by the sum and the last 3 digits",
+                     " by the sum and the last 3 digits (up to 8 a key)"]  # every keyed try, the finer last
 
 
 def test_the_gradient_search_follows_the_margin_to_a_flaw_random_digits_almost_never_hold():
@@ -115,9 +119,10 @@ def test_balls_prove_a_contracting_adder_and_refuse_a_planted_flaw(base):
     assert "one layer of the tanh cell" in audit.prove_with_balls(gru, base, states[:, :4].double(), sums)["reason"]
 
 
-def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and_far():
+@pytest.mark.parametrize("modes, apart", [(4, 1.0), (8, 0.5)])
+def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and_far(modes, apart):
     model = exact_adder(base=3)  # its units say the sum and the last digit, so keys of one digit are tight
-    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, k=1, keep_boxes=True)
+    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, 1, modes, apart, keep_boxes=True)
     assert proof["proven"] and proof["boxes"] == 9 and proof["min_margin"] > 1 and proof["widest"] < 0.01
     key, lo, hi = proof.pop("kept")  # the invariant, checked on real states: each lies in a box of its key
     digits = torch.randint(0, 3, (200, 40), generator=torch.Generator().manual_seed(0))
@@ -125,12 +130,13 @@ def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and
     wanted = (digits.cumsum(dim=1) % 3) * 3 + digits  # the sum so far and the last digit
     inside = (lo <= states[:, :, None]) & (states[:, :, None] <= hi)  # (sequence, position, box, unit)
     assert (inside.all(dim=3) & (key == wanted[..., None])).any(dim=2).all()
-    assert audit.region_count(proof) == "9 boxes keyed by the sum and the last 1 digits"
+    assert audit.region_count(proof) == "9 boxes keyed by the sum and the last 1 digits" + (
+        " (up to 8 a key)" if modes == 8 else "")
     near = exact_adder(base=3, swap=(1, 2))  # wrong on two digits
     assert "sequence of 2 digits" in audit.prove_with_keyed_boxes(audit.IntervalCell(near), 3, k=2)["reason"]
     far = adder_fooled_by_nines()  # right on every sequence of up to 7 digits, wrong on eight nines
     assert audit.answer(far, [9] * 7) == 3 and audit.answer(far, [9] * 8) != 2
-    refused = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, k=3)
+    refused = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, 3, modes, apart)
     assert not refused["proven"] and "not sure of state" in refused["reason"]
 
 
@@ -148,6 +154,11 @@ def test_a_record_judged_since_the_searches_last_changed_has_only_its_proof_trie
     assert again["seconds"] == -1.0 and again["families"] == judged["families"]  # the rest kept, not judged again
     oldest = {**older, "version": audit.PROOF_ONLY_SINCE - 1}
     assert audit.reaudit({"flags": flags, "audit": oldest}, str(weights))["audit"]["seconds"] >= 0  # all again
+    # since PROOF_KEPT_SINCE the proof's earlier tries are unchanged: a proof found then stands, a failed one is redone
+    kept = {**older, "version": audit.PROOF_KEPT_SINCE, "proof": {"proven": True, "reason": "found before"}}
+    assert audit.reaudit({"flags": flags, "audit": kept}, str(weights))["audit"]["proof"]["reason"] == "found before"
+    failed = {**older, "version": audit.PROOF_KEPT_SINCE}
+    assert audit.reaudit({"flags": flags, "audit": failed}, str(weights))["audit"]["proof"]["proven"]
 
 
 def test_stretch_measures_one_step_and_when_products_of_steps_contract():
