@@ -34,10 +34,13 @@ EXPERIMENTS = {
     # the recipe we recommend (README section 12): the article's plain cell, trained on sequences that favour
     # one digit, with noise on its state, and, once it has found the task, with a quarter of every batch the
     # hardest sequences of lengths 1-10 that the audit's beam search finds for it every 100 steps (its
-    # families stay unseen) and a penalty on how much one digit's step can widen a box around its state, rising
-    # from 0 to 0.1 at the last step (so that it forgets older digits, and the audit's proof closes); batch 128:
-    # twice the article's 1.28 M sequences of sota_warmup
+    # families stay unseen) and a penalty on how much one digit's step can widen a box around its state, its
+    # weight rising towards 0.1 while the model is right on every evaluation sequence and halving when not (so
+    # that it forgets older digits, and the audit's proof closes); batch 128: twice the article's 1.28 M
+    # sequences of sota_warmup
     "reliable": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1"],
+    # `reliable` with three times the penalty's weight: a screen on seeds it does not prove (17, 25: not proven)
+    "reliable_stretch_0.3": HARD + ["--eval_every", "100", "--stretch_penalty", "0.3"],
     # `reliable` without the penalty (`reliable` until the penalty was tried: no counterexample found, none proven)
     "reliable_no_stretch": HARD + ["--eval_every", "100"],
     # the hard sequences searched every 500 steps (the default evaluation), and none (`reliable_no_hard` was
