@@ -37,6 +37,7 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
     assert reliable.stretch_penalty > 0
     # each variant is a recipe with one flag changed, and nothing else: the ingredients off, the noise's level
     variants = [("reliable_no_stretch", "reliable", "stretch_penalty"),
+                ("reliable_stretch_0.3", "reliable", "stretch_penalty"),
                 ("reliable_hard_every_500", "reliable_no_stretch", "eval_every"),
                 ("reliable_no_hard", "reliable_hard_every_500", "hard_share"),
                 ("reliable_hard_20", "reliable_hard_every_500", "hard_max_len"),
@@ -178,6 +179,25 @@ def test_cluster_separation_tells_apart_separate_and_folded_classes():
     assert inside.cluster_separation(separate, labels) > 5
     folded = centres[labels % 5] + 0.05 * torch.randn(500, 2, generator=generator)  # s and s+5 in one place
     assert inside.cluster_separation(folded, labels) < 0.5
+
+
+def test_the_grid_says_what_each_recipe_trains_with_and_splits_off_fresh_seeds():
+    def run(name, seed, proven, **flags):
+        flags = {"rnn_type": "rnn", "batch_size": 128, "max_seq_len": 10, "eval_every": 100, **flags}
+        return {"run_name": name, "seed": seed, "flags": flags, "converged": seed != 2,
+                "audit": {"counterexample": None if seed != 3 else {"sequence": [1]}, "proof": {"proven": proven}}}
+
+    chosen = [run("a", seed, proven=seed < 5, digit_skew=1.0, hard_share=0.25) for seed in range(1, 23)]
+    screen = [run("b", seed, proven=False, rnn_type="gru", state_noise=0.2, state_noise_from="found")
+              for seed in (3, 25)]
+    rows = study.grid_rows(chosen + screen)
+    assert [(r["row"], r["seeds"][0], len(r["seeds"])) for r in rows] == [("a", 1, 20), ("a, fresh seeds", 21, 2),
+                                                                         ("b", 3, 2)]
+    table = study.grid_table(rows).splitlines()
+    assert table[2] == ("| a | rnn | 128 | 1 | – | 0.25 (10), every 100 | – | 1–20 | 19 of 20 | 19 of 20 | "
+                        "4 of 20 |")
+    assert table[3].endswith("| 21–22 | 2 of 2 | 2 of 2 | 0 of 2 |")
+    assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3 25 | 2 of 2 | 1 of 2 | 0 of 2 |"
 
 
 def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
