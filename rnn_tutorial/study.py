@@ -429,8 +429,9 @@ def main(argv=None):
     p.add_argument("part", choices=["luck", "ablation", "inside", "exact", "all", "table"])
     p.add_argument("--rows", nargs="*", choices=list(ABLATION), default=list(ABLATION), metavar="ROW",
                    help="ablation rows (default: all; --rows alone: none): " + "; ".join(ABLATION))
-    p.add_argument("--recipes", nargs="+", choices=list(EXPERIMENTS), default=RECIPES, metavar="NAME",
-                   help="exact: the experiments audited over every seed (default: %(default)s)")
+    p.add_argument("--recipes", nargs="*", choices=list(EXPERIMENTS), default=RECIPES, metavar="NAME",
+                   help="exact: the experiments audited over every seed (default: %(default)s; --recipes alone: "
+                        "none, e.g. to audit only the rows of the ablation)")
     p.add_argument("--reaudit", action="store_true",
                    help="exact, table: first judge again, from their kept weights, the runs an older audit judged")
     sweep.add_sweep_arguments(p, seeds_default="")
