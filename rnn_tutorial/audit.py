@@ -574,7 +574,8 @@ KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 
 # still grow slowly after these may close later (--keyed_rounds)
 # the keyed boxes tried, coarse and quick first: (last digits in the key, boxes a key may have, how far an image
 # must be from every box of its key to start another). The finer last try holds states of one key that a
-# network keeps apart by an older digit in separate boxes (it proved reliable seed 19; ~30 s more when it fails)
+# network keeps apart by an older digit in separate boxes (it proved reliable seed 19; when it fails it adds about
+# 40 s on one core, 80 s where the boxes grow for all 30 rounds)
 KEYED_TRIES = ((2, 4, 1.0), (3, 4, 1.0), (3, 8, 0.5))
 
 
