@@ -119,10 +119,16 @@ def test_balls_prove_a_contracting_adder_and_refuse_a_planted_flaw(base):
     assert "one layer of the tanh cell" in audit.prove_with_balls(gru, base, states[:, :4].double(), sums)["reason"]
 
 
-@pytest.mark.parametrize("modes, apart", [(4, 1.0), (8, 0.5)])
-def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and_far(modes, apart):
+def test_widening_overshoots_only_the_bounds_that_must_grow():
+    bound, need = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])
+    assert audit.widened(bound, need).tolist() == pytest.approx([2.1, 3.0])
+    assert audit.widened(bound, need, by=0.5).tolist() == pytest.approx([2.5, 3.0])
+
+
+@pytest.mark.parametrize("modes, apart, widening", [(4, 1.0, 0.1), (8, 0.5, 0.5)])
+def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and_far(modes, apart, widening):
     model = exact_adder(base=3)  # its units say the sum and the last digit, so keys of one digit are tight
-    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, 1, modes, apart, keep_boxes=True)
+    proof = audit.prove_with_keyed_boxes(audit.IntervalCell(model), 3, 1, modes, apart, widening, keep_boxes=True)
     assert proof["proven"] and proof["boxes"] == 9 and proof["min_margin"] > 1 and proof["widest"] < 0.01
     key, lo, hi = proof.pop("kept")  # the invariant, checked on real states: each lies in a box of its key
     digits = torch.randint(0, 3, (200, 40), generator=torch.Generator().manual_seed(0))
@@ -136,7 +142,7 @@ def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and
     assert "sequence of 2 digits" in audit.prove_with_keyed_boxes(audit.IntervalCell(near), 3, k=2)["reason"]
     far = adder_fooled_by_nines()  # right on every sequence of up to 7 digits, wrong on eight nines
     assert audit.answer(far, [9] * 7) == 3 and audit.answer(far, [9] * 8) != 2
-    refused = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, 3, modes, apart)
+    refused = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, 3, modes, apart, widening)
     assert not refused["proven"] and "not sure of state" in refused["reason"]
 
 
