@@ -235,12 +235,17 @@ def gradient_found(record):
     return gradient_judged(record) and record["audit"]["gradient_search"]["found"] is not None
 
 
+def runs_by_name(runs):
+    """(name, its runs in seed order) for each experiment, in the order the runs first name them."""
+    for name in dict.fromkeys(r["run_name"] for r in runs):
+        yield name, sorted((r for r in runs if r["run_name"] == name), key=lambda r: r["seed"])
+
+
 def exact_rows(runs):
     """Per experiment: how many seeds learn the task (on random sequences), pass each family, have no
     counterexample, run an adder, are proven."""
     rows = []
-    for name in dict.fromkeys(r["run_name"] for r in runs):
-        mine = sorted((r for r in runs if r["run_name"] == name), key=lambda r: r["seed"])
+    for name, mine in runs_by_name(runs):
         families = [f["family"] for f in mine[0]["audit"]["families"]]
         rows.append({
             "row": name, "seeds": len(mine), "learned": sum(r["converged"] for r in mine),
@@ -272,8 +277,7 @@ def grid_rows(runs):
     """Per recipe, what it trains with and what its seeds give: learned, no counterexample, proven; a recipe
     run on all of seeds 1-20 and beyond has its later seeds in a row of their own (fresh seeds)."""
     rows = []
-    for name in dict.fromkeys(r["run_name"] for r in runs):
-        mine = sorted((r for r in runs if r["run_name"] == name), key=lambda r: r["seed"])
+    for name, mine in runs_by_name(runs):
         chosen_on = [r for r in mine if r["seed"] < FRESH_FROM]
         groups = [(name, mine)]
         if len(chosen_on) >= FRESH_FROM - 1 and len(chosen_on) < len(mine):
@@ -400,7 +404,8 @@ def run_part(part, args, store):
         light = [{k: r[k] for k in ("run_name", "seed", "test_accuracy", "converged", "accuracy_longer", "audit")}
                  for r in runs]
         every_task = exact_tasks(GRID_SEEDS, [], store, args.recipes)
-        every_seed = scoring.collect(every_task, {t: r for t in every_task if (r := store.load(t)) is not None})
+        every_seed = scoring.collect(every_task, {t: r for t in every_task  # the records loaded above, and the rest
+                                                  if (r := result.records.get(t) or store.load(t)) is not None})
         return {"rows": exact_rows(runs), "seeds": args.seeds, "runs": light, "grid": grid_rows(every_seed)}, result
     return {"runs": runs}, result
 
