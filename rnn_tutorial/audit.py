@@ -42,6 +42,7 @@ was, 2 for bad input. The last line printed is the verdict.
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -860,6 +861,50 @@ def stretch(model, base, states, count=64, depth=8, seed=0):
             "contracts_from": contracts_from, "paths": count, "depth": depth}
 
 
+def necklaces(base, longest):
+    """Every periodic input of up to `longest` digits once: the words that are not a repetition of a shorter
+    one, each as the least of its rotations (0; 0 1; 0 0 1; ...)."""
+    for n in range(1, longest + 1):
+        for word in itertools.product(range(base), repeat=n):
+            if all(word[i:] + word[:i] > word for i in range(1, n)):
+                yield word
+
+
+@torch.inference_mode()
+def slowest_loop(model, base, longest=3, settle=60, seed=0):
+    """The periodic input on which the network forgets slowest, measured: for one layer of the plain tanh cell,
+    every word of up to `longest` digits read again and again settles into a loop of states (per coset of the
+    sums it visits, from the state after one digit and after five random ones); around it, a small box shrinks
+    each lap by the spectral radius of the product of the steps' absolute Jacobians. Its root per digit is how
+    much the boxes of a proof must shrink a step there; near 1 they barely do, and a network that needs many
+    steps to forget on some input leaves the keyed boxes no room (README section 12). None for other cells."""
+    if not balls_apply(model):
+        return None
+    w, u, _ = tanh_cell_parts(model, base)
+    step = lambda h, d: torch.tanh(h @ w.T + u[d])  # noqa: E731
+    head = torch.randint(0, base, (base, 5), generator=torch.Generator().manual_seed(seed))
+    head[:, -1] = (torch.arange(base) - head[:, :-1].sum(dim=1)) % base  # head s sums to s
+    after_head = torch.zeros(base, w.shape[0], dtype=torch.float64)
+    for t in range(head.shape[1]):
+        after_head = step(after_head, head[:, t])
+    worst = None
+    for word in necklaces(base, longest):
+        cosets = math.gcd(sum(word), base)
+        lap = list(word) * (base // cosets)  # until the sum comes back
+        h = torch.cat([torch.tanh(u[:cosets]), after_head[:cosets]])
+        for _ in range(-(-settle // len(lap))):
+            for d in lap:
+                h = step(h, d)
+        product = torch.eye(w.shape[0], dtype=torch.float64).expand(len(h), -1, -1)
+        for d in lap:
+            h = step(h, d)
+            product = ((1 - h**2)[:, :, None] * w.abs()) @ product
+        per_digit = float(torch.linalg.eigvals(product).abs().max()) ** (1 / len(lap))
+        if worst is None or per_digit > worst["per_digit"]:
+            worst = {"word": list(word), "per_digit": per_digit, "lap": len(lap)}
+    return worst
+
+
 # ----------------------------------------------------------------------------
 # 6. The audit, and its verdict
 # ----------------------------------------------------------------------------
@@ -887,7 +932,7 @@ def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_s
         model, base, states, sums, regions_per_state, keyed_rounds=keyed_rounds)
     result = {"families": families, "searched": tried, "beam_found": found, "gradient_search": gradient,
               "counterexample": counterexample, "automaton": automaton, "proof": proof,
-              "stretch": stretch(model, base, states),
+              "stretch": stretch(model, base, states), "slowest_loop": slowest_loop(model, base),
               "seconds": round(time.perf_counter() - start, 2)}
     result["verdict"] = verdict(result)
     return result
@@ -919,13 +964,21 @@ def reaudit(record, weights_path):
     if judged.get("version", 1) < PROOF_ONLY_SINCE:
         return {**record, "audit": summary(audit(model, record["flags"]))}
     # the families and both searches are deterministic and unchanged since: only the proof is tried again
-    if judged["counterexample"] is None and not (judged["proof"]["proven"] and judged["version"] >= PROOF_KEPT_SINCE):
+    if judged["counterexample"] is None and judged["version"] < VERSION and not (
+            judged["proof"]["proven"] and judged["version"] >= PROOF_KEPT_SINCE):
         torch.set_num_threads(1)
         base = record["flags"]["max_number"] + 1
         _, states, sums, _ = extract_automaton(model.eval().float(), base)
         judged = {**judged, "proof": prove(model, base, states, sums)}
         judged["verdict"] = verdict(judged)
+    if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
+        judged = {**judged, "slowest_loop": slowest_loop(model.eval().float(), record["flags"]["max_number"] + 1)}
     return {**record, "audit": {**judged, "version": VERSION}}
+
+
+def stale(record):
+    """Whether reaudit() has anything to add to a record: judged by an older audit, or without a measure."""
+    return record["audit"].get("version", 1) < VERSION or "slowest_loop" not in record["audit"]
 
 
 def train_and_audit(name, seed, flags):
@@ -986,6 +1039,11 @@ def report(result):
                      + ("some product of {depth} steps still stretches" if not grown["contracts_from"] else
                         "every step on {paths} random paths contracts" if grown["contracts_from"] == 1 else
                         "every product of {contracts_from} steps on {paths} random paths contracts").format(**grown))
+    loop = result.get("slowest_loop")
+    if loop:
+        change = "shrinks" if loop["per_digit"] < 1 else "grows"
+        lines.append(f"slowest loop: {' '.join(map(str, loop['word']))} read again and again; a small box around "
+                     f"the states it settles into {change} by a factor {loop['per_digit']:.3g} a digit")
     lines.append(f"audit took {result['seconds']:.1f} s")
     return "\n".join(lines)
 

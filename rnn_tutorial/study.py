@@ -182,7 +182,7 @@ def describe_inside(task, record):
 # 4. Is it really an adder? The recipes and the converging rows, audited (audit.py)
 # ----------------------------------------------------------------------------
 
-RECIPES = ["reliable", "reliable_no_stretch", "reliable_stretch_0.3", "reliable_hard_every_500", "reliable_hard_20",
+RECIPES = ["reliable", "reliable_no_stretch", "reliable_stretch_0.3", "reliable_hard_20_stretch", "reliable_hard_every_500", "reliable_hard_20",
            "reliable_hard_0.5", "reliable_hard_when_found", "reliable_noise_once_found", "reliable_no_hard",
            "reliable_no_noise", "reliable_no_skew", "reliable_rnn_b128", "reliable_noise_0.1", "reliable_noise_0.3",
            "reliable_noise_0.1_no_skew", "reliable_noise_when_found", "reliable_every_digit", "reliable_b64",
@@ -212,7 +212,7 @@ def exact_tasks(seeds, rows, store, recipes=RECIPES):
 def reaudit_stale(tasks, store):
     """Judge again, from their kept weights, the recorded runs an older audit judged (no training);
     each record is rewritten as soon as it is judged, so a stop loses nothing."""
-    stale = [(t, r) for t in tasks if (r := store.load(t)) is not None and r["audit"].get("version", 1) < audit.VERSION]
+    stale = [(t, r) for t in tasks if (r := store.load(t)) is not None and audit.stale(r)]
     for number, (task, record) in enumerate(stale, 1):
         weights = store.attachment(task, ".pt")
         if not os.path.isfile(weights):
@@ -307,6 +307,37 @@ def grid_table(rows):
         lines.append(f"| {row['row']} | {row['cell']} | {row['batch']} | {row['skew']} | {row['noise']} | "
                      f"{row['hard']} | {row['stretch']} | {sweep.describe_seeds(row['seeds']).replace('-', '–')} | "
                      f"{row['learned']} of {n} | {row['no_counterexample']} of {n} | {row['proven']} of {n} |")
+    return "\n".join(lines)
+
+
+def loop_rows(runs):
+    """Per recipe whose every record has the audit's slowest loop (measured since version 6; `--reaudit` adds
+    it): by verdict, how much the slowest loop shrinks boxes a digit, and each unproven seed's loop."""
+    rows = []
+    for name, mine in runs_by_name(runs):
+        if not all(r["audit"].get("slowest_loop") for r in mine):
+            continue
+        for verdict_, group in (("proven", [r for r in mine if r["audit"]["proof"]["proven"]]),
+                                ("no counterexample, not proven", [r for r in mine if not r["audit"]["proof"]["proven"]
+                                                                   and r["audit"]["counterexample"] is None]),
+                                ("counterexample", [r for r in mine if r["audit"]["counterexample"] is not None])):
+            if group:
+                loops = {r["seed"]: r["audit"]["slowest_loop"] for r in group}
+                rows.append({"row": name, "verdict": verdict_, "seeds": sorted(loops),
+                             "per_digit": [loops[s]["per_digit"] for s in sorted(loops)],
+                             "words": [loops[s]["word"] for s in sorted(loops)]})
+    return rows
+
+
+def loop_table(rows):
+    lines = ["| run | verdict | seeds | slowest loop: a box shrinks by, a digit (median, range) | "
+             "the seeds' slowest loops (when few) |", "|---|---|---|---|---|"]
+    for row in rows:
+        factors = row["per_digit"]
+        each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" for seed, word, factor in
+                         zip(row["seeds"], row["words"], factors)) if len(factors) <= 4 else ""
+        lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {statistics.median(factors):.2f} "
+                     f"({min(factors):.2f}–{max(factors):.2f}) | {each} |")
     return "\n".join(lines)
 
 
@@ -406,7 +437,8 @@ def run_part(part, args, store):
         every_task = exact_tasks(GRID_SEEDS, [], store, args.recipes)
         every_seed = scoring.collect(every_task, {t: r for t in every_task  # the records loaded above, and the rest
                                                   if (r := result.records.get(t) or store.load(t)) is not None})
-        return {"rows": exact_rows(runs), "seeds": args.seeds, "runs": light, "grid": grid_rows(every_seed)}, result
+        return {"rows": exact_rows(runs), "seeds": args.seeds, "runs": light, "grid": grid_rows(every_seed),
+                "loops": loop_rows(every_seed)}, result
     return {"runs": runs}, result
 
 
@@ -415,6 +447,9 @@ def print_part(part, entry):
         print(exact_table(entry["rows"]))
         print(f"\nThe recipes over every recorded seed ({sweep.describe_seeds(GRID_SEEDS)}):\n")
         print(grid_table(entry["grid"]))
+        if entry.get("loops"):
+            print("\nThe slowest loop of each seed (audit.slowest_loop), where every seed of a recipe has it:\n")
+            print(loop_table(entry["loops"]))
     elif part == "luck":
         print(claims_table(entry["claims"]))
     elif part == "ablation":

@@ -165,6 +165,14 @@ def test_a_record_judged_since_the_searches_last_changed_has_only_its_proof_trie
     assert audit.reaudit({"flags": flags, "audit": kept}, str(weights))["audit"]["proof"]["reason"] == "found before"
     failed = {**older, "version": audit.PROOF_KEPT_SINCE}
     assert audit.reaudit({"flags": flags, "audit": failed}, str(weights))["audit"]["proof"]["proven"]
+    # a record judged by this version without the slowest loop (measured since) gets it, and nothing else changes
+    unmeasured = {k: v for k, v in judged.items() if k != "slowest_loop"}
+    assert audit.stale({"audit": unmeasured}) and not audit.stale({"audit": judged})
+    measured = audit.reaudit({"flags": flags, "audit": unmeasured}, str(weights))["audit"]
+    assert measured == judged
+    failed_now = {**unmeasured, "proof": {"proven": False, "reason": "failed by this version"}}
+    kept_as_is = audit.reaudit({"flags": flags, "audit": failed_now}, str(weights))["audit"]
+    assert kept_as_is["proof"]["reason"] == "failed by this version" and "slowest_loop" in kept_as_is
 
 
 def test_stretch_measures_one_step_and_when_products_of_steps_contract():
@@ -179,6 +187,25 @@ def test_stretch_measures_one_step_and_when_products_of_steps_contract():
     assert grown["step_max"] == pytest.approx(2) and grown["box_max"] == pytest.approx(2)
     assert grown["contracts_from"] is None
     assert audit.stretch(T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8, rnn_type="gru"), 10, None) is None
+
+
+def test_necklaces_name_every_periodic_input_once():
+    assert list(audit.necklaces(2, 3)) == [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 1)]
+    assert len(list(audit.necklaces(10, 3))) == 10 + 45 + 330  # primitive words up to rotation
+
+
+def test_the_slowest_loop_is_the_input_a_network_forgets_slowest_on():
+    slow = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=2)  # unit 0 halves on a 0, saturates on the rest
+    with torch.no_grad():
+        for parameter in slow.parameters():
+            parameter.zero_()
+        slow.embedding.weight[:10] = torch.eye(10)
+        slow.rnn.weight_ih_l0[0, 1:] = 10.0
+        slow.rnn.weight_hh_l0[0, 0] = 0.5
+    loop = audit.slowest_loop(slow, 10)
+    assert loop["word"] == [0] and loop["lap"] == 1 and loop["per_digit"] == pytest.approx(0.5)
+    assert audit.slowest_loop(exact_adder(), 10)["per_digit"] < 1e-3  # saturated everywhere: boxes shrink at once
+    assert audit.slowest_loop(T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8, rnn_type="gru"), 10) is None
 
 
 def save_run(folder, model):
