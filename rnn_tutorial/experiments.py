@@ -41,6 +41,9 @@ EXPERIMENTS = {
     "reliable": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1"],
     # `reliable` with three times the penalty's weight: a screen on seeds it does not prove (17, 25: not proven)
     "reliable_stretch_0.3": HARD + ["--eval_every", "100", "--stretch_penalty", "0.3"],
+    # `reliable` with hard sequences of up to 20 digits: a screen on the seeds it does not prove (17, 25, 27), whose
+    # slowest loops (one short word read again and again) only settle after more than 10 digits
+    "reliable_hard_20_stretch": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1", "--hard_max_len", "20"],
     # `reliable` without the penalty (`reliable` until the penalty was tried: no counterexample found, none proven)
     "reliable_no_stretch": HARD + ["--eval_every", "100"],
     # the hard sequences searched every 500 steps (the default evaluation), and none (`reliable_no_hard` was
