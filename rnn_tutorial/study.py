@@ -330,8 +330,8 @@ def loop_rows(runs):
 
 
 def loop_table(rows):
-    lines = ["| run | verdict | seeds | slowest loop: a box shrinks by, a digit (median, range) | "
-             "the seeds' slowest loops (when few) |", "|---|---|---|---|---|"]
+    lines = ["| run | verdict | seeds | a box around the slowest loop, times per digit (median, range) | "
+             "each seed's slowest loop (when few) |", "|---|---|---|---|---|"]
     for row in rows:
         factors = row["per_digit"]
         each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" for seed, word, factor in

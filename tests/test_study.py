@@ -38,6 +38,7 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
     # each variant is a recipe with one flag changed, and nothing else: the ingredients off, the noise's level
     variants = [("reliable_no_stretch", "reliable", "stretch_penalty"),
                 ("reliable_stretch_0.3", "reliable", "stretch_penalty"),
+                ("reliable_hard_20_stretch", "reliable", "hard_max_len"),
                 ("reliable_hard_every_500", "reliable_no_stretch", "eval_every"),
                 ("reliable_no_hard", "reliable_hard_every_500", "hard_share"),
                 ("reliable_hard_20", "reliable_hard_every_500", "hard_max_len"),
