@@ -336,7 +336,7 @@ def loop_table(rows):
     for row in rows:
         factors = row["per_digit"]
         each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" for seed, word, factor in
-                         zip(row["seeds"], row["words"], factors)) if len(factors) <= 4 else ""
+                         zip(row["seeds"], row["words"], factors)) if len(factors) <= 6 else ""
         lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {statistics.median(factors):.2f} "
                      f"({min(factors):.2f}–{max(factors):.2f}) | {each} |")
     return "\n".join(lines)

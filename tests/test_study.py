@@ -207,17 +207,18 @@ def test_the_loop_table_groups_seeds_by_verdict_and_names_the_few_unproven_ones_
         return {"run_name": name, "seed": seed, "audit": {"proof": {"proven": proven}, "slowest_loop": loop,
                                                            "counterexample": {"sequence": [1]} if wrong else None}}
 
-    runs = [run("a", s, proven=True, factor=s / 100) for s in range(1, 6)] + [
-        run("a", 6, proven=False, factor=0.8), run("a", 7, proven=False, factor=0.87, word=(2, 9, 9)),
-        run("a", 8, proven=False, wrong=True, factor=2.5, word=(0, 5, 2)),
+    runs = [run("a", s, proven=True, factor=s / 100) for s in range(1, 8)] + [
+        run("a", 16, proven=False, factor=0.8), run("a", 17, proven=False, factor=0.87, word=(2, 9, 9)),
+        run("a", 18, proven=False, wrong=True, factor=2.5, word=(0, 5, 2)),
         run("b", 1, proven=True), run("b", 2, proven=True, factor=None)]  # b: a record without the measure
     rows = study.loop_rows(runs)
     assert [(r["row"], r["verdict"], r["seeds"]) for r in rows] == [
-        ("a", "proven", [1, 2, 3, 4, 5]), ("a", "no counterexample, not proven", [6, 7]), ("a", "counterexample", [8])]
+        ("a", "proven", list(range(1, 8))), ("a", "no counterexample, not proven", [16, 17]),
+        ("a", "counterexample", [18])]
     table = study.loop_table(rows).splitlines()
-    assert table[2] == "| a | proven | 5 | 0.03 (0.01–0.05) |  |"  # too many to name
-    assert table[3] == "| a | no counterexample, not proven | 2 | 0.83 (0.80–0.87) | 6: `0` 0.80; 7: `2 9 9` 0.87 |"
-    assert table[4] == "| a | counterexample | 1 | 2.50 (2.50–2.50) | 8: `0 5 2` 2.50 |"
+    assert table[2] == "| a | proven | 7 | 0.04 (0.01–0.07) |  |"  # too many to name
+    assert table[3] == "| a | no counterexample, not proven | 2 | 0.83 (0.80–0.87) | 16: `0` 0.80; 17: `2 9 9` 0.87 |"
+    assert table[4] == "| a | counterexample | 1 | 2.50 (2.50–2.50) | 18: `0 5 2` 2.50 |"
 
 
 def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
