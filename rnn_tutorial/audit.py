@@ -967,16 +967,16 @@ def reaudit(record, weights_path):
     judged = record["audit"]
     if judged.get("version", 1) < PROOF_ONLY_SINCE:
         return {**record, "audit": summary(audit(model, record["flags"]))}
+    torch.set_num_threads(1)
+    model, base = model.eval().float(), record["flags"]["max_number"] + 1
     # the families and both searches are deterministic and unchanged since: only the proof is tried again
     if judged["counterexample"] is None and judged["version"] < VERSION and not (
             judged["proof"]["proven"] and judged["version"] >= PROOF_KEPT_SINCE):
-        torch.set_num_threads(1)
-        base = record["flags"]["max_number"] + 1
-        _, states, sums, _ = extract_automaton(model.eval().float(), base)
+        _, states, sums, _ = extract_automaton(model, base)
         judged = {**judged, "proof": prove(model, base, states, sums)}
         judged["verdict"] = verdict(judged)
     if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
-        judged = {**judged, "slowest_loop": slowest_loop(model.eval().float(), record["flags"]["max_number"] + 1)}
+        judged = {**judged, "slowest_loop": slowest_loop(model, base)}
     return {**record, "audit": {**judged, "version": VERSION}}
 
 

@@ -311,22 +311,29 @@ def grid_table(rows):
     return "\n".join(lines)
 
 
+VERDICTS = ("proven", "no counterexample, not proven", "counterexample")
+
+
+def verdict_of(record):
+    """One of VERDICTS: what the audit concluded about one run."""
+    judged = record["audit"]
+    return VERDICTS[2] if judged["counterexample"] is not None else VERDICTS[0] if judged["proof"]["proven"] \
+        else VERDICTS[1]
+
+
 def loop_rows(runs):
     """Per recipe whose every record has the audit's slowest loop (measured since version 6; `--reaudit` adds
-    it): by verdict, how much the slowest loop shrinks boxes a digit, and each unproven seed's loop."""
+    it): by verdict, how much the slowest loop shrinks boxes a digit, and each seed's loop."""
     rows = []
-    for name, mine in runs_by_name(runs):
+    for name, mine in runs_by_name(runs):  # in seed order
         if not all(r["audit"].get("slowest_loop") for r in mine):
             continue
-        for verdict_, group in (("proven", [r for r in mine if r["audit"]["proof"]["proven"]]),
-                                ("no counterexample, not proven", [r for r in mine if not r["audit"]["proof"]["proven"]
-                                                                   and r["audit"]["counterexample"] is None]),
-                                ("counterexample", [r for r in mine if r["audit"]["counterexample"] is not None])):
-            if group:
-                loops = {r["seed"]: r["audit"]["slowest_loop"] for r in group}
-                rows.append({"row": name, "verdict": verdict_, "seeds": sorted(loops),
-                             "per_digit": [loops[s]["per_digit"] for s in sorted(loops)],
-                             "words": [loops[s]["word"] for s in sorted(loops)]})
+        for verdict_ in VERDICTS:
+            loops = [(r["seed"], r["audit"]["slowest_loop"]) for r in mine if verdict_of(r) == verdict_]
+            if loops:
+                rows.append({"row": name, "verdict": verdict_, "seeds": [seed for seed, _ in loops],
+                             "per_digit": [loop["per_digit"] for _, loop in loops],
+                             "words": [loop["word"] for _, loop in loops]})
     return rows
 
 
