@@ -44,6 +44,10 @@ EXPERIMENTS = {
     # `reliable` with hard sequences of up to 20 digits: a screen on the seeds it does not prove (17, 25, 27), whose
     # slowest loops (one short word read again and again) only settle after more than 10 digits
     "reliable_hard_20_stretch": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1", "--hard_max_len", "20"],
+    # `reliable` whose hardening starts by step 8000 (or 6000) even if no evaluation has reached 99%: a screen on
+    # the seed (23) that never reaches it, so never hardens (every other seed of 1-48 reaches it by step 5200)
+    "reliable_harden_by_8000": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1", "--harden_by", "8000"],
+    "reliable_harden_by_6000": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1", "--harden_by", "6000"],
     # `reliable` without the penalty (`reliable` until the penalty was tried: no counterexample found, none proven)
     "reliable_no_stretch": HARD + ["--eval_every", "100"],
     # the hard sequences searched every 500 steps (the default evaluation), and none (`reliable_no_hard` was

@@ -269,6 +269,7 @@ BAD_FLAGS = [
     ["--loss_at", "middle"], ["--hard_max_len", "-3"], ["--hard_max_len", "1001"],
     ["--hard_max_len", "1", "--min_seq_len", "2"], ["--stretch_penalty", "-1"], ["--stretch_penalty", "inf"],
     ["--stretch_penalty", "1", "--rnn_type", "gru"], ["--stretch_penalty", "1", "--num_layers", "2"],
+    ["--harden_by", "-1"], ["--harden_by", "301", "--total_steps", "300"],
 ]
 
 
@@ -489,6 +490,28 @@ def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_
     assert hard[:before] == plain[:before] and hard[before:] != plain[before:]
     assert stretch[:before] == plain[:before] and stretch[before:] != plain[before:]
     assert start[:before] != plain[:before]
+
+
+def test_harden_by_starts_the_hardening_of_a_run_that_has_not_found_the_task_and_changes_no_other_run(tmp_path):
+    """--harden_by N: a run that no evaluation has scored at 99% by step N is hardened from the evaluation at N (the
+    same losses as without the flag up to it, different after); a run found earlier is the same run, step for step."""
+    hardening = ["--state_noise", "0.5", "--state_noise_from", "found", "--hard_share", "0.5"]
+
+    def losses(name, *extra):
+        result = T.train(quick_args(tmp_path / name, *extra), progress="none")
+        return [p["loss"] for p in result["train_curve"]], result["history"]
+
+    lost = ["--log_every", "10", "--eval_every", "50"]  # the article's task in 300 steps: never found
+    plain, history = losses("lost", *lost, *hardening)
+    assert max(r["accuracy"] for r in history) < 0.99
+    late, _ = losses("late", *lost, *hardening, "--harden_by", "100")
+    assert late[:10] == plain[:10] and late[10:] != plain[10:]  # logged at steps 10..100, then 110..
+
+    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
+            "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
+    found, history = losses("found", *easy, *hardening)
+    assert next(r["step"] for r in history if r["accuracy"] >= 0.99) < 250
+    assert losses("found_late", *easy, *hardening, "--harden_by", "250")[0] == found
 
 
 def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reached():
