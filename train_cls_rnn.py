@@ -318,7 +318,9 @@ def train(args, progress="auto"):
     step, state, last_loss = 0, "success", float("nan")
     found_at = None  # the step of the first evaluation at 99%: the recipes' hardening starts there
     noise = args.state_noise if args.state_noise_from == "start" else 0.0
-    stretch = hardening.StretchWeight(args.stretch_penalty, args.total_steps, args.eval_every)
+    stretch = hardening.PenaltyWeight(args.stretch_penalty, args.total_steps, args.eval_every)
+    forget = hardening.PenaltyWeight(args.forget_penalty, args.total_steps, args.eval_every)
+    partners = torch.Generator().manual_seed(args.seed)  # --forget_penalty's own stream: the data's is the article's
     hard = hardening.HardSequences(args.hard_share, args.batch_size, args.min_seq_len,
                                    args.hard_max_len or args.max_seq_len, args.max_number, args.seed)
     bar = Progress(args.total_steps, "step", style=progress)
@@ -329,9 +331,9 @@ def train(args, progress="auto"):
             inputs, lengths, targets = next(batches)
             inputs = inputs.to(device)
             inputs, lengths, targets = hard.mix(inputs, lengths, targets)  # --hard_share; unchanged when off
-            if noise or stretch.weight or args.loss_at != "end":  # beyond the article: the recipes' extras
+            if noise or stretch.weight or forget.weight or args.loss_at != "end":  # beyond the article: recipes
                 loss = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise, args,
-                                      stretch.weight)
+                                      stretch.weight, forget.weight, partners)
             else:
                 loss = criterion(model(inputs, lengths, lengths_sorted=True), targets.to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -356,6 +358,7 @@ def train(args, progress="auto"):
                 if found_at is None and (record["accuracy"] >= 0.99 or late):
                     found_at, noise = step, args.state_noise  # found: harden it from now on
                 stretch.update(record["accuracy"], found_at)
+                forget.update(record["accuracy"], found_at)
                 if found_at is not None and args.hard_share:
                     hard.refresh(model)
                 shown.update(acc=f"{record['accuracy']:.3f}", acc_long=f"{record['accuracy_long']:.3f}")
@@ -452,6 +455,10 @@ def build_parser():
                        help="once an evaluation reaches 99%%, a penalty on how much one digit's step can widen a box "
                             "around the state, its weight rising towards this while the model stays right (one-layer "
                             "rnn only; 0 = none; beyond the article)")
+    optim.add_argument("--forget_penalty", type=float, default=0.0,
+                       help="once an evaluation reaches 99%%, a penalty on how far apart the states after two "
+                            "sequences with the same sum and last two digits end, its weight rising towards this "
+                            "while the model stays right (0 = none; beyond the article)")
     optim.add_argument("--harden_by", type=int, default=0,
                        help="start what waits for 99%% (noise once found, hard sequences, penalty) at the first "
                             "evaluation at or after this step even if the task is not found (0 = only once found; "

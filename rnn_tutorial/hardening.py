@@ -6,8 +6,11 @@ default; they live here, not in the script, because the article trains with none
   stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
   noisy_logits          hidden state after every digit
   box_stretch         --stretch_penalty: once the task is found, a penalty on how much one digit's step
-  StretchWeight         can widen a box around the states the cell reaches (one tanh layer), its weight
-                        rising while the model stays right on every evaluation sequence
+                        can widen a box around the states the cell reaches (one tanh layer)
+  forgetting          --forget_penalty: once the task is found, a penalty on how far apart the states
+  partners              after two sequences with the same sum and the same last two digits end
+  PenaltyWeight       either penalty's weight, rising while the model stays right on every evaluation
+                        sequence
   every_digit_logits  --loss_at every_digit: the loss on the answer after every digit, each prefix
   prefix_targets        scored against its own sum
   HardSequences       --hard_share: once the task is found, part of every batch is the sequences of
@@ -64,11 +67,49 @@ def box_stretch(model, outputs, seq_lengths):
     return per_state[running].mean()
 
 
-class StretchWeight:
-    """--stretch_penalty's weight, set at every evaluation: 0 until the task is found; then it rises by an
-    equal share at each evaluation at which the model is right on every evaluation sequence (reaching the
-    flag's value at the last step if it always is), and halves at each one at which it is not. The penalty
-    asks the network to forget older digits; this keeps it from asking more than the task allows."""
+def partners(inputs, lengths, pad, generator, keep=2):
+    """--forget_penalty: for every sequence longer than `keep` digits, a partner with the same last `keep` digits
+    after an older part of the same length and the same sum: another sequence's digits at those places (so
+    that runs and favoured digits occur in it as in the data; random digits past that one's end), its first
+    digit changed to give the sum. Returns (the sequences that have a partner, their partners, their lengths).
+
+        sequence  3 3 7 | 1 4      older part of length 3, sum 3; the last two digits kept
+        other     5 5 5 5 0 ...    its first three digits, 5 5 5 (sum 5): the first becomes 3
+        partner   3 5 5 | 1 4      same sum, same last two digits, another past
+    """
+    rows = (lengths > keep).nonzero()[:, 0]
+    own, older = inputs.cpu()[rows], (lengths[rows] - keep)[:, None]
+    other = inputs.cpu()[rows[torch.randperm(len(rows), generator=generator)]]
+    other = torch.where(other == pad, torch.randint(pad, other.shape, generator=generator), other)
+    place = torch.arange(inputs.shape[1])[None, :]
+    before = place < older
+    partner = torch.where(before, other, own)
+    missing = ((own * before).sum(dim=1) - (partner * before).sum(dim=1)) % pad  # what the sums differ by
+    partner[:, 0] = (partner[:, 0] + missing) % pad
+    return own.to(inputs.device), partner.to(inputs.device), lengths[rows]
+
+
+def forgetting(model, inputs, lengths, pad, generator):
+    """--forget_penalty: the mean squared distance between the final states (the top layer's, no noise) of each
+    sequence and its partner (`partners`). A network whose state depends on the sum and the last two digits
+    alone pays nothing; the audit's keyed boxes are regions of exactly such states."""
+    own, partner, kept = partners(inputs, lengths, pad, generator)
+    if not len(kept):
+        return inputs.new_zeros((), dtype=torch.float)
+    both = torch.cat([own, partner])
+    packed = pack_padded_sequence(model.embedding(both), torch.cat([kept, kept]).cpu(), batch_first=True,
+                                  enforce_sorted=False)
+    final = model.rnn(packed)[1]
+    final = (final[0] if isinstance(final, tuple) else final)[-1]
+    return ((final[: len(kept)] - final[len(kept):]) ** 2).sum(dim=1).mean()
+
+
+class PenaltyWeight:
+    """--stretch_penalty's or --forget_penalty's weight, set at every evaluation: 0 until the task is found;
+    then it rises by an equal share at each evaluation at which the model is right on every evaluation
+    sequence (reaching the flag's value at the last step if it always is), and halves at each one at which it
+    is not. Each penalty asks the network to forget older digits; this keeps it from asking more than the task
+    allows."""
 
     def __init__(self, target, total_steps, eval_every):
         self.target, self.total_steps, self.eval_every = target, total_steps, eval_every
@@ -94,10 +135,14 @@ def prefix_targets(x, max_number):
     return sums.masked_fill(padding, -100)
 
 
-def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight=0.0):
-    """The training loss with --state_noise, --loss_at and --stretch_penalty (its weight at this step,
-    stretch_weight) as args set them (the script computes the article's own loss, with none, itself)."""
+def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight=0.0, forget_weight=0.0,
+         generator=None):
+    """The training loss with --state_noise, --loss_at, --stretch_penalty and --forget_penalty (their weights at
+    this step, stretch_weight and forget_weight; generator draws the partners) as args set them (the script
+    computes the article's own loss, with none, itself)."""
     every_digit = args.loss_at == "every_digit"  # every prefix is a sequence of the task with its own answer
+    if forget_weight:
+        forget = forget_weight * forgetting(model, inputs, lengths, args.max_number + 1, generator)
     if every_digit and not (noise or stretch_weight):
         logits = every_digit_logits(model, inputs, lengths)  # the packed pass: nothing needs a digit at a time
     else:
@@ -109,7 +154,7 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
         total = criterion(logits, targets)
     if stretch_weight:
         total = total + stretch_weight * box_stretch(model, outputs, lengths)
-    return total
+    return total + forget if forget_weight else total
 
 
 class HardSequences:

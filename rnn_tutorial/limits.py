@@ -31,7 +31,8 @@ def config_error(args):
         value = getattr(args, name)
         if not (value > 0 and math.isfinite(value)):
             return f"--{name} must be positive (got {value})"
-    for name in ["warmup_step", "min_lr", "save_every", "grad_clip", "state_noise", "stretch_penalty"]:
+    for name in ["warmup_step", "min_lr", "save_every", "grad_clip", "state_noise", "stretch_penalty",
+                 "forget_penalty"]:
         value = getattr(args, name)
         if not (value >= 0 and math.isfinite(value)):
             return f"--{name} must be zero or positive (got {value})"

@@ -269,7 +269,7 @@ BAD_FLAGS = [
     ["--loss_at", "middle"], ["--hard_max_len", "-3"], ["--hard_max_len", "1001"],
     ["--hard_max_len", "1", "--min_seq_len", "2"], ["--stretch_penalty", "-1"], ["--stretch_penalty", "inf"],
     ["--stretch_penalty", "1", "--rnn_type", "gru"], ["--stretch_penalty", "1", "--num_layers", "2"],
-    ["--harden_by", "-1"], ["--harden_by", "301", "--total_steps", "300"],
+    ["--forget_penalty", "-1"], ["--forget_penalty", "nan"], ["--harden_by", "-1"], ["--harden_by", "301", "--total_steps", "300"],
 ]
 
 
@@ -539,8 +539,43 @@ def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reac
         assert torch.allclose(outputs[running, t], torch.tanh(pre)[running], atol=1e-6)
 
 
+def test_forget_penalty_partners_share_the_sum_and_the_last_two_digits_and_their_states_are_compared(tmp_path):
+    """--forget_penalty: every sequence of more than two digits gets a partner of its length with its last two
+    digits and its sum, whose older digits come from another sequence of the batch; the penalty is the mean squared
+    distance of the two final states, as the model computes them one sequence at a time."""
+    torch.manual_seed(0)
+    inputs, lengths, _ = (b[0] for b in T.random_batches(1, 64, 1, 8, 9, torch.Generator().manual_seed(1)))
+    own, partner, kept = H.partners(inputs, lengths, 10, torch.Generator().manual_seed(2))
+    assert len(kept) == int((lengths > 2).sum()) > 0
+    older_digits = set()
+    for a, b, n in zip(own.tolist(), partner.tolist(), kept.tolist()):
+        assert sum(a[:n]) % 10 == sum(b[:n]) % 10 and a[n - 2 : n] == b[n - 2 : n] and b[n:] == a[n:]
+        assert all(0 <= d <= 9 for d in b[:n])
+        older_digits.add(tuple(b[1 : n - 2]))
+    assert len(older_digits) > len(kept) // 2  # other pasts, not copies
+
+    model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 2})
+    penalty = H.forgetting(model, inputs, lengths, 10, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        final = [model.rnn(model.embedding(torch.tensor([seq[:n]])))[1][-1, 0] for pair in (own, partner)
+                 for seq, n in zip(pair.tolist(), kept.tolist())]
+    expected = sum(float(((a - b) ** 2).sum()) for a, b in zip(final[: len(kept)], final[len(kept):])) / len(kept)
+    assert math.isclose(penalty.item(), expected, rel_tol=1e-5) and expected > 0
+    penalty.backward()
+    assert model.rnn.weight_hh_l0.grad.abs().sum() > 0
+
+    # in training it waits, like the stretch penalty, for the first evaluation at 99%
+    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "4", "--hidden_dim", "16", "--lr", "0.02",
+            "--log_every", "10", "--eval_every", "50", "--swanlab_mode", "disabled"]  # the parity of up to four bits
+    runs = [T.train(T.parse_args(QUICK + easy + ["--save_dir", str(tmp_path / str(w)), "--forget_penalty", w]),
+                    progress="none") for w in ("0", "1")]
+    plain, forgot = ([p["loss"] for p in run["train_curve"]] for run in runs)
+    first = next(r["step"] for r in runs[0]["history"] if r["accuracy"] >= 0.99)
+    assert 0 < first < 300 and forgot[: first // 10] == plain[: first // 10] and forgot != plain
+
+
 def test_the_stretch_weight_rises_while_the_model_is_right_and_halves_when_it_is_not():
-    weight = H.StretchWeight(0.1, total_steps=1000, eval_every=100)
+    weight = H.PenaltyWeight(0.1, total_steps=1000, eval_every=100)
     seen = []
     for accuracy, found_at in [(0.5, None), (1.0, None), (1.0, 200), (1.0, 200), (0.99, 200), (1.0, 200)]:
         weight.update(accuracy, found_at)
@@ -550,7 +585,7 @@ def test_the_stretch_weight_rises_while_the_model_is_right_and_halves_when_it_is
     for _ in range(20):
         weight.update(1.0, 200)
     assert weight.weight == pytest.approx(0.1)  # never above the flag's value
-    off = H.StretchWeight(0.0, 1000, 100)
+    off = H.PenaltyWeight(0.0, 1000, 100)
     off.update(1.0, 0)
     assert off.weight == 0
 
