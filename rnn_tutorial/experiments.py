@@ -52,6 +52,7 @@ EXPERIMENTS = {
     # digits end (--forget_penalty, its weight rising towards 1 as the stretch penalty's does): a screen on the
     # seeds it does not prove (17, 25, 27, 43, 44)
     "reliable_forget": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1", "--forget_penalty", "1"],
+    "reliable_forget_0.3": HARD + ["--eval_every", "100", "--stretch_penalty", "0.1", "--forget_penalty", "0.3"],
     # `reliable` without the penalty (`reliable` until the penalty was tried: no counterexample found, none proven)
     "reliable_no_stretch": HARD + ["--eval_every", "100"],
     # the hard sequences searched every 500 steps (the default evaluation), and none (`reliable_no_hard` was
