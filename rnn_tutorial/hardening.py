@@ -2,7 +2,7 @@
 every kind of sequence, not only on random ones. Each is an opt-in flag of train_cls_rnn.py, off by
 default; they live here, not in the script, because the article trains with none of them.
 
-  loss                the training loss with the three below, as the flags set them
+  loss                the training loss with the four below, as the flags set them
   stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
   noisy_logits          hidden state after every digit
   box_stretch         --stretch_penalty: once the task is found, a penalty on how much one digit's step

@@ -526,7 +526,7 @@ def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reac
     first = 3.0**2 + (0.75 * 0.5) ** 2
     second = (0.64 * 3.0) ** 2 + (0.36 * 0.5) ** 2
     third = 3.0**2 + 0.5**2  # h = 0: tanh's slope is 1
-    assert math.isclose(float(H.box_stretch(model, outputs, lengths)), (first + second + third) / 3, rel_tol=1e-6)
+    assert math.isclose(H.box_stretch(model, outputs, lengths).item(), (first + second + third) / 3, rel_tol=1e-6)
 
     inputs, lengths, _ = (b[0] for b in T.random_batches(1, 16, 1, 6, 9, torch.Generator().manual_seed(1)))
     carried, outputs = H.stepped_states(model, inputs, lengths, noise=0.5)
