@@ -269,7 +269,8 @@ BAD_FLAGS = [
     ["--loss_at", "middle"], ["--hard_max_len", "-3"], ["--hard_max_len", "1001"],
     ["--hard_max_len", "1", "--min_seq_len", "2"], ["--stretch_penalty", "-1"], ["--stretch_penalty", "inf"],
     ["--stretch_penalty", "1", "--rnn_type", "gru"], ["--stretch_penalty", "1", "--num_layers", "2"],
-    ["--forget_penalty", "-1"], ["--forget_penalty", "nan"], ["--harden_by", "-1"], ["--harden_by", "301", "--total_steps", "300"],
+    ["--forget_penalty", "-1"], ["--forget_penalty", "nan"], ["--harden_by", "-1"],
+    ["--harden_by", "301", "--total_steps", "300"],
 ]
 
 
