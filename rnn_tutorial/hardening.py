@@ -77,9 +77,9 @@ def partners(inputs, lengths, pad, generator, keep=2):
         other     5 5 5 5 0 ...    its first three digits, 5 5 5 (sum 5): the first becomes 3
         partner   3 5 5 | 1 4      same sum, same last two digits, another past
     """
-    rows = (lengths > keep).nonzero()[:, 0]
-    own, older = inputs.cpu()[rows], (lengths[rows] - keep)[:, None]
-    other = inputs.cpu()[rows[torch.randperm(len(rows), generator=generator)]]
+    rows, digits = (lengths > keep).nonzero()[:, 0], inputs.cpu()
+    own, older = digits[rows], (lengths[rows] - keep)[:, None]
+    other = digits[rows[torch.randperm(len(rows), generator=generator)]]
     other = torch.where(other == pad, torch.randint(pad, other.shape, generator=generator), other)
     place = torch.arange(inputs.shape[1])[None, :]
     before = place < older
@@ -141,7 +141,7 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
     this step, stretch_weight and forget_weight; generator draws the partners) as args set them (the script
     computes the article's own loss, with none, itself)."""
     every_digit = args.loss_at == "every_digit"  # every prefix is a sequence of the task with its own answer
-    if forget_weight:
+    if forget_weight:  # first: the recorded runs summed their gradients in this order, bit for bit
         forget = forget_weight * forgetting(model, inputs, lengths, args.max_number + 1, generator)
     if every_digit and not (noise or stretch_weight):
         logits = every_digit_logits(model, inputs, lengths)  # the packed pass: nothing needs a digit at a time
