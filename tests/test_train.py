@@ -469,15 +469,22 @@ def test_noisy_forward_is_the_packed_forward_when_the_noise_is_zero(cell):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.rnn.parameters())
 
 
+ONE_BIT = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
+           "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
+
+
+def losses_and_history(folder, *flags):
+    """A quick run's logged training losses and its evaluations."""
+    result = T.train(quick_args(folder, *flags), progress="none")
+    return [p["loss"] for p in result["train_curve"]], result["history"]
+
+
 def test_state_noise_from_found_trains_without_noise_until_the_first_evaluation_at_99_percent(tmp_path):
     """--state_noise_from found, --hard_share and --stretch_penalty: the same steps as none of them until an
     evaluation reaches 99%, different ones after."""
-    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
-            "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
 
     def losses(name, *extra):
-        result = T.train(quick_args(tmp_path / name, *easy, *extra), progress="none")
-        return [p["loss"] for p in result["train_curve"]], result["history"]
+        return losses_and_history(tmp_path / name, *ONE_BIT, *extra)
 
     plain, history = losses("plain")
     found, _ = losses("found", "--state_noise", "0.5", "--state_noise_from", "found")
@@ -499,20 +506,17 @@ def test_harden_by_starts_the_hardening_of_a_run_that_has_not_found_the_task_and
     hardening = ["--state_noise", "0.5", "--state_noise_from", "found", "--hard_share", "0.5"]
 
     def losses(name, *extra):
-        result = T.train(quick_args(tmp_path / name, *extra), progress="none")
-        return [p["loss"] for p in result["train_curve"]], result["history"]
+        return losses_and_history(tmp_path / name, *hardening, *extra)
 
     lost = ["--log_every", "10", "--eval_every", "50"]  # the article's task in 300 steps: never found
-    plain, history = losses("lost", *lost, *hardening)
+    plain, history = losses("lost", *lost)
     assert max(r["accuracy"] for r in history) < 0.99
-    late, _ = losses("late", *lost, *hardening, "--harden_by", "100")
+    late, _ = losses("late", *lost, "--harden_by", "100")
     assert late[:10] == plain[:10] and late[10:] != plain[10:]  # logged at steps 10..100, then 110..
 
-    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "1", "--hidden_dim", "8", "--num_layers", "1",
-            "--lr", "0.01", "--log_every", "10", "--eval_every", "50"]  # the parity of one bit: found in a few steps
-    found, history = losses("found", *easy, *hardening)
+    found, history = losses("found", *ONE_BIT)
     assert next(r["step"] for r in history if r["accuracy"] >= 0.99) < 250
-    assert losses("found_late", *easy, *hardening, "--harden_by", "250")[0] == found
+    assert losses("found_late", *ONE_BIT, "--harden_by", "250")[0] == found
 
 
 def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reached():
@@ -566,12 +570,11 @@ def test_forget_penalty_partners_share_the_sum_and_the_last_two_digits_and_their
     assert model.rnn.weight_hh_l0.grad.abs().sum() > 0
 
     # in training it waits, like the stretch penalty, for the first evaluation at 99%
-    easy = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "4", "--hidden_dim", "16", "--lr", "0.02",
-            "--log_every", "10", "--eval_every", "50", "--swanlab_mode", "disabled"]  # the parity of up to four bits
-    runs = [T.train(T.parse_args(QUICK + easy + ["--save_dir", str(tmp_path / str(w)), "--forget_penalty", w]),
-                    progress="none") for w in ("0", "1")]
-    plain, forgot = ([p["loss"] for p in run["train_curve"]] for run in runs)
-    first = next(r["step"] for r in runs[0]["history"] if r["accuracy"] >= 0.99)
+    four_bits = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "4", "--hidden_dim", "16", "--lr", "0.02",
+                 "--log_every", "10", "--eval_every", "50"]  # the parity of up to four bits: partners differ
+    (plain, history), (forgot, _) = (losses_and_history(tmp_path / w, *four_bits, "--forget_penalty", w)
+                                     for w in ("0", "1"))
+    first = next(r["step"] for r in history if r["accuracy"] >= 0.99)
     assert 0 < first < 300 and forgot[: first // 10] == plain[: first // 10] and forgot != plain
 
 
