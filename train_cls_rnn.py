@@ -332,10 +332,10 @@ def train(args, progress="auto"):
             inputs = inputs.to(device)
             inputs, lengths, targets = hard.mix(inputs, lengths, targets)  # --hard_share; unchanged when off
             if noise or stretch.weight or forget.weight or args.loss_at != "end":  # beyond the article: recipes
-                loss = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise, args,
-                                      stretch.weight, forget.weight, partners)
+                loss, cross_entropy = hardening.loss(model, criterion, inputs, lengths, targets.to(device), noise,
+                                                     args, stretch.weight, forget.weight, partners)
             else:
-                loss = criterion(model(inputs, lengths, lengths_sorted=True), targets.to(device))
+                loss = cross_entropy = criterion(model(inputs, lengths, lengths_sorted=True), targets.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip > 0:
@@ -347,10 +347,12 @@ def train(args, progress="auto"):
 
             shown = {}
             if step % args.log_every == 0:
-                last_loss = loss.item()  # the only host sync of a training step
+                last_loss = cross_entropy.item()  # the only host syncs of a training step
                 lr = scheduler.get_last_lr()[0]
-                train_curve.append({"step": step, "loss": last_loss, "lr": lr})
-                tracker.log({"loss": last_loss, "current_lr": lr}, step=step)
+                penalised = args.stretch_penalty or args.forget_penalty  # logged apart: they grow with their weights
+                extra = {"penalties": (loss - cross_entropy).item()} if penalised else {}
+                train_curve.append({"step": step, "loss": last_loss, "lr": lr, **extra})
+                tracker.log({"loss": last_loss, "current_lr": lr, **extra}, step=step)
                 shown.update(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
             if step % args.eval_every == 0:
                 record = run_eval(step)

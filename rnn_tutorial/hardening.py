@@ -2,7 +2,8 @@
 every kind of sequence, not only on random ones. Each is an opt-in flag of train_cls_rnn.py, off by
 default; they live here, not in the script, because the article trains with none of them.
 
-  loss                the training loss with the four below, as the flags set them
+  loss                the training loss with the four below, as the flags set them, and its
+                        cross-entropy part
   stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
   noisy_logits          hidden state after every digit
   box_stretch         --stretch_penalty: once the task is found, a penalty on how much one digit's step
@@ -139,7 +140,8 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
          generator=None):
     """The training loss with --state_noise, --loss_at, --stretch_penalty and --forget_penalty (their weights at
     this step, stretch_weight and forget_weight; generator draws the partners) as args set them (the script
-    computes the article's own loss, with none, itself)."""
+    computes the article's own loss, with none, itself). Returns (the loss, its cross-entropy part): the script
+    logs the cross-entropy and the penalties apart, since the penalties grow as their weights rise."""
     every_digit = args.loss_at == "every_digit"  # every prefix is a sequence of the task with its own answer
     if forget_weight:  # first: the recorded runs summed their gradients in this order, bit for bit
         forget = forget_weight * forgetting(model, inputs, lengths, args.max_number + 1, generator)
@@ -149,12 +151,13 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
         carried, outputs = stepped_states(model, inputs, lengths, noise)
         logits = model.fc(carried if every_digit else carried[:, -1])
     if every_digit:
-        total = criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
+        cross_entropy = criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
     else:
-        total = criterion(logits, targets)
+        cross_entropy = criterion(logits, targets)
+    total = cross_entropy
     if stretch_weight:
         total = total + stretch_weight * box_stretch(model, outputs, lengths)
-    return total + forget if forget_weight else total
+    return (total + forget if forget_weight else total), cross_entropy
 
 
 class HardSequences:

@@ -572,10 +572,14 @@ def test_forget_penalty_partners_share_the_sum_and_the_last_two_digits_and_their
     # in training it waits, like the stretch penalty, for the first evaluation at 99%
     four_bits = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "4", "--hidden_dim", "16", "--lr", "0.02",
                  "--log_every", "10", "--eval_every", "50"]  # the parity of up to four bits: partners differ
-    (plain, history), (forgot, _) = (losses_and_history(tmp_path / w, *four_bits, "--forget_penalty", w)
-                                     for w in ("0", "1"))
+    plain, history = losses_and_history(tmp_path / "plain", *four_bits)
+    curve = T.train(quick_args(tmp_path / "forgot", *four_bits, "--forget_penalty", "1"), progress="none")["train_curve"]
+    forgot = [p["loss"] for p in curve]
     first = next(r["step"] for r in history if r["accuracy"] >= 0.99)
     assert 0 < first < 300 and forgot[: first // 10] == plain[: first // 10] and forgot != plain
+    # the logged loss is the cross-entropy alone; the penalty, logged beside it, is 0 until the task is found
+    penalties = [p["penalties"] for p in curve]
+    assert set(penalties[: first // 10]) == {0.0} and max(penalties[first // 10 :]) > 0
 
 
 def test_the_stretch_weight_rises_while_the_model_is_right_and_halves_when_it_is_not():
