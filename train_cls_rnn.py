@@ -311,12 +311,22 @@ def train(args, progress="auto"):
         tracker.log({k: v for k, v in record.items() if k != "step"}, step=step)
         return record
 
+    def start_again(step):
+        """--restart_by: new weights, a fresh optimizer and the schedule again over the steps left."""
+        model.load_state_dict(initialise_recurrent_weights(build_model(config), args.init).state_dict())
+        optimizer.state.clear()
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]  # the new schedule starts from the peak lr, as the first did
+        bar.note(f"no evaluation at 99% by step {step}: starting again from new weights")
+        return build_scheduler(optimizer, args.total_steps - step, args.warmup_step, args.min_lr, args.cosine_span)
+
     def save_checkpoint(step):
         runs.save_atomic(model.state_dict(), os.path.join(args.save_dir, f"model_step_{step}.pt"))
 
     history, train_curve = [], []
     step, state, last_loss = 0, "success", float("nan")
     found_at = None  # the step of the first evaluation at 99%: the recipes' hardening starts there
+    restarted_at = None  # --restart_by: once at most
     noise = args.state_noise if args.state_noise_from == "start" else 0.0
     stretch = hardening.PenaltyWeight(args.stretch_penalty, args.total_steps, args.eval_every)
     forget = hardening.PenaltyWeight(args.forget_penalty, args.total_steps, args.eval_every)
@@ -359,6 +369,8 @@ def train(args, progress="auto"):
                 late = args.harden_by and step >= args.harden_by  # --harden_by: not found yet, harden it anyway
                 if found_at is None and (record["accuracy"] >= 0.99 or late):
                     found_at, noise = step, args.state_noise  # found: harden it from now on
+                if args.restart_by and found_at is None and restarted_at is None and step >= args.restart_by:
+                    scheduler, restarted_at = start_again(step), step
                 stretch.update(record["accuracy"], found_at)
                 forget.update(record["accuracy"], found_at)
                 if found_at is not None and args.hard_share:
@@ -388,6 +400,7 @@ def train(args, progress="auto"):
         "wall_time_s": wall_time,
         "num_params": num_params,
         "final_loss": last_loss,
+        "restarted_at": restarted_at,
         "history": history,
         "train_curve": train_curve,
         "final": history[-1],
@@ -465,6 +478,9 @@ def build_parser():
                        help="start what waits for 99%% (noise once found, hard sequences, penalty) at the first "
                             "evaluation at or after this step even if the task is not found (0 = only once found; "
                             "beyond the article)")
+    optim.add_argument("--restart_by", type=int, default=0,
+                       help="start again from new weights (and the schedule over the steps left) at the first "
+                            "evaluation at or after this step if none has reached 99%% (0 = never; beyond the article)")
     optim.add_argument("--grad_clip", type=float, default=0.0, help="max gradient norm (0 = no clipping)")
     optim.add_argument("--seed", type=int, default=42, help="seeds Python, torch and the data stream")
     optim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps, cpu")

@@ -53,6 +53,13 @@ class Progress:
             elif time.perf_counter() - self.last_time > 30:  # slow steps: still say something every 30 s
                 self.show()
 
+    def note(self, line):
+        """A line said once (an event of the run), above the bar or among the lines."""
+        if self.bar is not None:
+            self.bar.write(line)
+        elif self.style == "lines":
+            print(line, flush=True)
+
     def show(self, **metrics):
         """The latest metrics: beside the bar, or as a line with the rate since the last one."""
         if self.bar is not None:

@@ -49,6 +49,9 @@ EXPERIMENTS = {
     # the seed (23) that never reaches it, so never hardens (every other seed of 1-48 reaches it by step 5200)
     "reliable_harden_by_8000": RELIABLE + ["--harden_by", "8000"],
     "reliable_harden_by_6000": RELIABLE + ["--harden_by", "6000"],
+    # `reliable` that starts again from new weights (the schedule again over the 14,000 steps left) if no evaluation
+    # has reached 99% by step 6000: a screen on seed 23; the same run as `reliable` for every seed found earlier
+    "reliable_restart_by_6000": RELIABLE + ["--restart_by", "6000"],
     # `reliable` with a second penalty, on how far apart the states after two sequences of one sum and one last two
     # digits end (--forget_penalty, its weight rising towards 1 as the stretch penalty's does): a screen on the
     # seeds it does not prove (17, 25, 27, 43, 44)

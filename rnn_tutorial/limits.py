@@ -49,8 +49,9 @@ def config_error(args):
         return f"--curriculum_max_len ({args.curriculum_max_len}) must exceed --max_seq_len ({args.max_seq_len})"
     if args.hard_max_len != 0 and not args.min_seq_len <= args.hard_max_len <= 1000:  # min_seq_len >= 1
         return f"--hard_max_len must be 0 or between --min_seq_len and 1000 (got {args.hard_max_len})"
-    if not 0 <= args.harden_by <= args.total_steps:
-        return f"--harden_by must be 0 or a step up to --total_steps (got {args.harden_by})"
+    for name in ("harden_by", "restart_by"):
+        if not 0 <= getattr(args, name) <= args.total_steps:
+            return f"--{name} must be 0 or a step up to --total_steps (got {getattr(args, name)})"
     if args.curriculum_max_len and not 0 <= args.curriculum_step < args.total_steps:
         return f"--curriculum_step ({args.curriculum_step}) must be in 0..total_steps-1 ({args.total_steps - 1})"
     if args.warmup_step >= args.total_steps:

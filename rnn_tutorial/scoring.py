@@ -88,6 +88,7 @@ def run_record(name, seed, result):
             for r in result["history"]
         ],
         "train_curve": result["train_curve"],
+        **({"restarted_at": result["restarted_at"]} if result.get("restarted_at") else {}),  # --restart_by
         **score(model, config),
     }
 

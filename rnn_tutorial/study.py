@@ -183,7 +183,7 @@ def describe_inside(task, record):
 # ----------------------------------------------------------------------------
 
 RECIPES = ["reliable", "reliable_no_stretch", "reliable_stretch_0.3", "reliable_hard_20_stretch", "reliable_forget",
-           "reliable_forget_0.3", "reliable_harden_by_6000", "reliable_harden_by_8000",
+           "reliable_forget_0.3", "reliable_harden_by_6000", "reliable_harden_by_8000", "reliable_restart_by_6000",
            "reliable_hard_every_500", "reliable_hard_20", "reliable_hard_0.5", "reliable_hard_when_found",
            "reliable_noise_once_found", "reliable_no_hard", "reliable_no_noise", "reliable_no_skew",
            "reliable_rnn_b128", "reliable_noise_0.1", "reliable_noise_0.3", "reliable_noise_0.1_no_skew",
@@ -294,7 +294,8 @@ def grid_rows(runs):
                   "hard": hard + (" (loss after every digit)" if f.get("loss_at") == "every_digit" else ""),
                   "stretch": (f"{f['stretch_penalty']:g}" if f.get("stretch_penalty") else "–")
                   + (f", forget {f['forget_penalty']:g}" if f.get("forget_penalty") else "")
-                  + (f" (hardened by step {f['harden_by']} if not found)" if f.get("harden_by") else "")}
+                  + (f" (hardened by step {f['harden_by']} if not found)" if f.get("harden_by") else "")
+                  + (f" (started again at step {f['restart_by']} if not found)" if f.get("restart_by") else "")}
         for label, group in groups:
             rows.append({"row": label, **recipe, "seeds": [r["seed"] for r in group],
                          "learned": sum(r["converged"] for r in group),

@@ -57,7 +57,8 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
                 ("reliable_forget", "reliable", "forget_penalty"),
                 ("reliable_forget_0.3", "reliable", "forget_penalty"),
                 ("reliable_harden_by_6000", "reliable", "harden_by"),
-                ("reliable_harden_by_8000", "reliable", "harden_by")]
+                ("reliable_harden_by_8000", "reliable", "harden_by"),
+                ("reliable_restart_by_6000", "reliable", "restart_by")]
     for name, recipe, changed_flag in variants:
         recipe_flags = vars(parser.parse_args(experiments.EXPERIMENTS[recipe]))
         changed = {k for k, v in vars(parser.parse_args(experiments.EXPERIMENTS[name])).items()
@@ -195,16 +196,18 @@ def test_the_grid_says_what_each_recipe_trains_with_and_splits_off_fresh_seeds()
     chosen = [run("a", seed, proven=seed < 5, digit_skew=1.0, hard_share=0.25) for seed in range(1, 23)]
     screen = [run("b", seed, proven=False, rnn_type="gru", state_noise=0.2, state_noise_from="found")
               for seed in (3, 25)]
-    penalties = [run("c", 17, proven=True, stretch_penalty=0.1, forget_penalty=0.3, harden_by=8000)]
+    penalties = [run("c", 17, proven=True, stretch_penalty=0.1, forget_penalty=0.3, harden_by=8000),
+                 run("d", 23, proven=True, stretch_penalty=0.1, restart_by=6000)]
     rows = study.grid_rows(chosen + screen + penalties)
     assert [(r["row"], r["seeds"][0], len(r["seeds"])) for r in rows] == [("a", 1, 20), ("a, fresh seeds", 21, 2),
-                                                                         ("b", 3, 2), ("c", 17, 1)]
+                                                                         ("b", 3, 2), ("c", 17, 1), ("d", 23, 1)]
     table = study.grid_table(rows).splitlines()
     assert table[2] == ("| a | rnn | 128 | 1 | – | 0.25 (10), every 100 | – | 1–20 | 19 of 20 | 19 of 20 | "
                         "4 of 20 |")
     assert table[3].endswith("| 21–22 | 2 of 2 | 2 of 2 | 0 of 2 |")
     assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3 25 | 2 of 2 | 1 of 2 | 0 of 2 |"
     assert "| 0.1, forget 0.3 (hardened by step 8000 if not found) | 17 |" in table[5]
+    assert "| 0.1 (started again at step 6000 if not found) | 23 |" in table[6]
 
 
 def test_the_loop_table_groups_seeds_by_verdict_and_names_the_few_unproven_ones_loops():

@@ -270,7 +270,7 @@ BAD_FLAGS = [
     ["--hard_max_len", "1", "--min_seq_len", "2"], ["--stretch_penalty", "-1"], ["--stretch_penalty", "inf"],
     ["--stretch_penalty", "1", "--rnn_type", "gru"], ["--stretch_penalty", "1", "--num_layers", "2"],
     ["--forget_penalty", "-1"], ["--forget_penalty", "nan"], ["--harden_by", "-1"],
-    ["--harden_by", "301", "--total_steps", "300"],
+    ["--harden_by", "301", "--total_steps", "300"], ["--restart_by", "-5"],
 ]
 
 
@@ -517,6 +517,32 @@ def test_harden_by_starts_the_hardening_of_a_run_that_has_not_found_the_task_and
     found, history = losses("found", *ONE_BIT)
     assert next(r["step"] for r in history if r["accuracy"] >= 0.99) < 250
     assert losses("found_late", *ONE_BIT, "--harden_by", "250")[0] == found
+
+
+def test_restart_by_starts_a_run_that_has_not_found_the_task_again_and_changes_no_other_run(tmp_path):
+    """--restart_by N: a run that no evaluation has scored at 99% by step N starts again there from new weights,
+    with the schedule again over the steps left; a run found earlier is the same run, step for step."""
+    lost = ["--log_every", "10", "--eval_every", "50", "--warmup_step", "20"]  # the article's task: not found in 300
+    plain = T.train(quick_args(tmp_path / "lost", *lost), progress="none")
+    assert max(r["accuracy"] for r in plain["history"]) < 0.99 and plain["restarted_at"] is None
+    again = T.train(quick_args(tmp_path / "again", *lost, "--restart_by", "80"), progress="none")
+    assert again["restarted_at"] == 100  # the first evaluation at or after step 80
+    assert again["train_curve"][:10] == plain["train_curve"][:10]  # logged at steps 10..100
+    assert again["train_curve"][10]["loss"] != plain["train_curve"][10]["loss"]
+
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=again["config"]["lr"])
+    schedule = T.build_scheduler(optimizer, 200, 20, again["config"]["min_lr"])  # the 200 steps left
+    fresh = []
+    for step in range(1, 201):
+        optimizer.step()
+        schedule.step()
+        if step % 10 == 0:
+            fresh.append(schedule.get_last_lr()[0])
+    assert [p["lr"] for p in again["train_curve"][10:]] == pytest.approx(fresh, rel=1e-9)
+
+    found, history = losses_and_history(tmp_path / "found", *ONE_BIT)
+    assert next(r["step"] for r in history if r["accuracy"] >= 0.99) < 250
+    assert losses_and_history(tmp_path / "found_late", *ONE_BIT, "--restart_by", "250")[0] == found
 
 
 def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reached():
