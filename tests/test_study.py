@@ -34,11 +34,11 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
     reliable = parser.parse_args(experiments.EXPERIMENTS["reliable"])
     assert reliable.rnn_type == "rnn" and reliable.digit_skew > 0 and reliable.state_noise > 0
     assert reliable.hard_share > 0 and reliable.hard_max_len == 0  # hard sequences of the trained lengths only
-    assert reliable.stretch_penalty > 0
+    assert reliable.stretch_penalty > 0 and reliable.restart_by > 0
     # each variant is a recipe with one flag changed, and nothing else: the ingredients off, the noise's level
-    variants = [("reliable_no_stretch", "reliable", "stretch_penalty"),
-                ("reliable_stretch_0.3", "reliable", "stretch_penalty"),
-                ("reliable_hard_20_stretch", "reliable", "hard_max_len"),
+    variants = [("reliable_no_stretch", "reliable_no_restart", "stretch_penalty"),
+                ("reliable_stretch_0.3", "reliable_no_restart", "stretch_penalty"),
+                ("reliable_hard_20_stretch", "reliable_no_restart", "hard_max_len"),
                 ("reliable_hard_every_500", "reliable_no_stretch", "eval_every"),
                 ("reliable_no_hard", "reliable_hard_every_500", "hard_share"),
                 ("reliable_hard_20", "reliable_hard_every_500", "hard_max_len"),
@@ -54,11 +54,11 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
                 ("reliable_every_digit", "reliable_no_hard", "loss_at"),
                 ("reliable_rnn_b128", "reliable_no_noise", "digit_skew"),
                 ("reliable_b64_no_noise", "reliable_b64", "state_noise"),
-                ("reliable_forget", "reliable", "forget_penalty"),
-                ("reliable_forget_0.3", "reliable", "forget_penalty"),
-                ("reliable_harden_by_6000", "reliable", "harden_by"),
-                ("reliable_harden_by_8000", "reliable", "harden_by"),
-                ("reliable_restart_by_6000", "reliable", "restart_by")]
+                ("reliable_forget", "reliable_no_restart", "forget_penalty"),
+                ("reliable_forget_0.3", "reliable_no_restart", "forget_penalty"),
+                ("reliable_harden_by_6000", "reliable_no_restart", "harden_by"),
+                ("reliable_harden_by_8000", "reliable_no_restart", "harden_by"),
+                ("reliable", "reliable_no_restart", "restart_by")]
     for name, recipe, changed_flag in variants:
         recipe_flags = vars(parser.parse_args(experiments.EXPERIMENTS[recipe]))
         changed = {k for k, v in vars(parser.parse_args(experiments.EXPERIMENTS[name])).items()
@@ -264,3 +264,29 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     before = os.path.getmtime(path)
     study.reaudit_stale([task], store)
     assert os.path.getmtime(path) == before
+
+
+def test_a_restart_run_found_before_its_step_is_the_recorded_run_without_the_flag(tmp_path):
+    """study.same_run_without_restart: the record of a recipe without --restart_by N stands for the recipe with
+    it when that run was found (an evaluation at 99%) by step N, which it then never reaches unfound; otherwise
+    the run must be trained."""
+    store = sweep.RecordStore(str(tmp_path))
+    plain = ("--total_steps", "1000", "--eval_every", "100")
+    with_flag = sweep.Task("rnn_tutorial.audit:train_and_audit", "r", 1, plain + ("--restart_by", "500"),
+                           folder="audit")
+    without = sweep.Task("rnn_tutorial.audit:train_and_audit", "p", 1, plain, folder="audit")
+    assert study.same_run_without_restart(with_flag, store) is None  # nothing recorded
+    assert study.same_run_without_restart(without, store) is None  # no flag: nothing stands for it
+
+    def record(found_at):
+        curve = [{"step": s, "accuracy": 0.995 if found_at and s >= found_at else 0.5} for s in range(100, 1001, 100)]
+        return {"run_name": "p", "seed": 1, "flags": sweep.task_config(without), "eval_curve": curve}
+
+    for found_at, stands in [(300, True), (500, True), (600, False), (None, False)]:
+        store.save(without, record(found_at))
+        same = study.same_run_without_restart(with_flag, store)
+        assert (same is not None) == stands, found_at
+        if stands:
+            assert same["flags"]["restart_by"] == 500 and same["eval_curve"] == record(found_at)["eval_curve"]
+            assert sweep.identity(same["flags"]) == sweep.identity(sweep.task_config(with_flag))
+            assert same["same_run_as"] == os.path.relpath(store.path(without), str(tmp_path))
