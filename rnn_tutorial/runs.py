@@ -130,6 +130,7 @@ def save_result(result, save_dir):
         "accuracy_long": final["accuracy_long"],
         "wall_time_s": round(result["wall_time_s"], 2),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **({"restarted_at": result["restarted_at"]} if result.get("restarted_at") else {}),  # --restart_by
     }, os.path.join(save_dir, "result.json"), indent=2)
 
 

@@ -527,6 +527,8 @@ def test_restart_by_starts_a_run_that_has_not_found_the_task_again_and_changes_n
     assert max(r["accuracy"] for r in plain["history"]) < 0.99 and plain["restarted_at"] is None
     again = T.train(quick_args(tmp_path / "again", *lost, "--restart_by", "80"), progress="none")
     assert again["restarted_at"] == 100  # the first evaluation at or after step 80
+    with open(tmp_path / "again" / "out" / "result.json") as f:
+        assert json.load(f)["restarted_at"] == 100
     assert again["train_curve"][:10] == plain["train_curve"][:10]  # logged at steps 10..100
     assert again["train_curve"][10]["loss"] != plain["train_curve"][10]["loss"]
 
