@@ -316,7 +316,7 @@ def train(args, progress="auto"):
         model.load_state_dict(initialise_recurrent_weights(build_model(config), args.init).state_dict())
         optimizer.state.clear()
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]  # the new schedule starts from the peak lr, as the first did
+            group["lr"] = group["initial_lr"]  # the warmup scales the lr it finds: give it the peak again
         bar.note(f"no evaluation at 99% by step {step}: starting again from new weights")
         return build_scheduler(optimizer, args.total_steps - step, args.warmup_step, args.min_lr, args.cosine_span)
 
