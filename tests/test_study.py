@@ -208,6 +208,9 @@ def test_the_grid_says_what_each_recipe_trains_with_and_splits_off_fresh_seeds()
     assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3 25 | 2 of 2 | 1 of 2 | 0 of 2 |"
     assert "| 0.1, forget 0.3 (hardened by step 8000 if not found) | 17 |" in table[5]
     assert "| 0.1 (started again at step 6000 if not found) | 23 |" in table[6]
+    screened = [run("reliable_forget_0.3", seed, proven=True) for seed in [*range(1, 21), 25]]
+    assert [r["row"] for r in study.grid_rows(screened)] == ["reliable_forget_0.3",  # its later seeds: not fresh
+                                                            "reliable_forget_0.3, the seeds it was screened on"]
 
 
 def test_the_loop_table_groups_seeds_by_verdict_and_names_the_few_unproven_ones_loops():
