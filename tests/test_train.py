@@ -601,7 +601,8 @@ def test_forget_penalty_partners_share_the_sum_and_the_last_two_digits_and_their
     four_bits = ["--max_number", "1", "--min_seq_len", "1", "--max_seq_len", "4", "--hidden_dim", "16", "--lr", "0.02",
                  "--log_every", "10", "--eval_every", "50"]  # the parity of up to four bits: partners differ
     plain, history = losses_and_history(tmp_path / "plain", *four_bits)
-    curve = T.train(quick_args(tmp_path / "forgot", *four_bits, "--forget_penalty", "1"), progress="none")["train_curve"]
+    forgot_run = T.train(quick_args(tmp_path / "forgot", *four_bits, "--forget_penalty", "1"), progress="none")
+    curve = forgot_run["train_curve"]
     forgot = [p["loss"] for p in curve]
     first = next(r["step"] for r in history if r["accuracy"] >= 0.99)
     assert 0 < first < 300 and forgot[: first // 10] == plain[: first // 10] and forgot != plain
