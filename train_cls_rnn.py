@@ -330,6 +330,7 @@ def train(args, progress="auto"):
     noise = args.state_noise if args.state_noise_from == "start" else 0.0
     stretch = hardening.PenaltyWeight(args.stretch_penalty, args.total_steps, args.eval_every)
     forget = hardening.PenaltyWeight(args.forget_penalty, args.total_steps, args.eval_every)
+    penalised = args.stretch_penalty or args.forget_penalty  # logged apart from the loss: they grow with their weights
     partners = torch.Generator().manual_seed(args.seed)  # --forget_penalty's own stream: the data's is the article's
     hard = hardening.HardSequences(args.hard_share, args.batch_size, args.min_seq_len,
                                    args.hard_max_len or args.max_seq_len, args.max_number, args.seed)
@@ -359,7 +360,6 @@ def train(args, progress="auto"):
             if step % args.log_every == 0:
                 last_loss = cross_entropy.item()  # the only host syncs of a training step
                 lr = scheduler.get_last_lr()[0]
-                penalised = args.stretch_penalty or args.forget_penalty  # logged apart: they grow with their weights
                 extra = {"penalties": (loss - cross_entropy).item()} if penalised else {}
                 train_curve.append({"step": step, "loss": last_loss, "lr": lr, **extra})
                 tracker.log({"loss": last_loss, "current_lr": lr, **extra}, step=step)

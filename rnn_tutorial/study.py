@@ -447,8 +447,8 @@ def run_part(part, args, store):
     else:
         tasks = inside_tasks()
         describe = describe_inside
-    same = {t: r for t in tasks if part == "exact" and store.load(t) is None
-            and (r := same_run_without_restart(t, store))}  # not trained twice
+    same = {t: r for t in tasks if store.load(t) is None and (r := same_run_without_restart(t, store))} \
+        if part == "exact" else {}  # runs --restart_by cannot change: not trained twice
     if same:
         print(f"{len(same)} runs of --restart_by were found by that step: the records of their runs without it stand "
               "for them")
