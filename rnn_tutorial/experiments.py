@@ -55,6 +55,10 @@ EXPERIMENTS = {
     # the seed (23) that never reaches it, so never hardens (every other seed of 1-48 reaches it by step 5200)
     "reliable_harden_by_8000": RELIABLE + ["--harden_by", "8000"],
     "reliable_harden_by_6000": RELIABLE + ["--harden_by", "6000"],
+    # `reliable` whose restart comes at step 3000: a screen of the restart itself, which `reliable` has needed once
+    # (seed 23); every seed found after step 3000 (most of 1-48: they find the task at steps 2600-5200) starts
+    # again there, so it measures how often new weights, with the schedule again, find the task and are exact
+    "reliable_restart_by_3000": RELIABLE + ["--restart_by", "3000"],
     # `reliable` with a second penalty, on how far apart the states after two sequences of one sum and one last two
     # digits end (--forget_penalty, its weight rising towards 1 as the stretch penalty's does): a screen on the
     # seeds it does not prove (17, 25, 27, 43, 44)

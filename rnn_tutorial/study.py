@@ -185,6 +185,7 @@ def describe_inside(task, record):
 
 RECIPES = ["reliable", "reliable_no_restart", "reliable_no_stretch", "reliable_stretch_0.3", "reliable_hard_20_stretch",
            "reliable_forget", "reliable_forget_0.3", "reliable_harden_by_6000", "reliable_harden_by_8000",
+           "reliable_restart_by_3000",
            "reliable_hard_every_500", "reliable_hard_20", "reliable_hard_0.5", "reliable_hard_when_found",
            "reliable_noise_once_found", "reliable_no_hard", "reliable_no_noise", "reliable_no_skew",
            "reliable_rnn_b128", "reliable_noise_0.1", "reliable_noise_0.3", "reliable_noise_0.1_no_skew",

@@ -58,7 +58,8 @@ def test_every_audited_recipe_is_within_twice_the_articles_sequences_and_reliabl
                 ("reliable_forget_0.3", "reliable_no_restart", "forget_penalty"),
                 ("reliable_harden_by_6000", "reliable_no_restart", "harden_by"),
                 ("reliable_harden_by_8000", "reliable_no_restart", "harden_by"),
-                ("reliable", "reliable_no_restart", "restart_by")]
+                ("reliable", "reliable_no_restart", "restart_by"),
+                ("reliable_restart_by_3000", "reliable_no_restart", "restart_by")]
     for name, recipe, changed_flag in variants:
         recipe_flags = vars(parser.parse_args(experiments.EXPERIMENTS[recipe]))
         changed = {k for k, v in vars(parser.parse_args(experiments.EXPERIMENTS[name])).items()
