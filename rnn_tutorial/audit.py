@@ -483,8 +483,14 @@ class IntervalCell:
         return [parts[:, 0, k] for k in range(self.layers)], ([parts[:, 1, k] for k in range(self.layers)]
                                                               if self.kind == "lstm" else None)
 
+    CHUNK = 50_000  # boxes carried at once: a million boxes (keys of four digits) would need gigabytes at once
+
     def step(self, lo, hi, digits):
         """The box that holds every state reachable from a state in [lo, hi] by reading the digit."""
+        if len(lo) > self.CHUNK:
+            parts = [self.step(lo[i:i + self.CHUNK], hi[i:i + self.CHUNK], digits[i:i + self.CHUNK])
+                     for i in range(0, len(lo), self.CHUNK)]
+            return torch.cat([lo for lo, _ in parts]), torch.cat([hi for _, hi in parts])
         (h_lo, c_lo), (h_hi, c_hi) = self.split(lo), self.split(hi)
         x_lo = x_hi = self.embedding[digits]
         new_lo, new_hi, newc_lo, newc_hi = [], [], [], []
@@ -525,6 +531,10 @@ class IntervalCell:
         The difference of two logits is affine in h, so it is bounded directly (far tighter than two
         separate logit intervals); float32 may err on each logit by gamma(n) times its absolute terms.
         """
+        if len(lo) > self.CHUNK // 10:  # (boxes, classes, hidden) at once
+            return torch.cat([self.readout_margin(lo[i:i + self.CHUNK // 10], hi[i:i + self.CHUNK // 10],
+                                                  labels[i:i + self.CHUNK // 10])
+                              for i in range(0, len(lo), self.CHUNK // 10)])
         start = (self.layers - 1) * self.hidden
         h_lo, h_hi = lo[:, start:start + self.hidden], hi[:, start:start + self.hidden]
         centre, radius, size = (h_lo + h_hi) / 2, (h_hi - h_lo) / 2, torch.maximum(h_lo.abs(), h_hi.abs())
@@ -578,14 +588,21 @@ KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 
 # holds states of one key that a network keeps apart by an older digit in separate boxes, and widens five times as
 # fast, for boxes that creep (it proved reliable seeds 10 and 19; when it fails it adds 20-40 s on one core)
 KEYED_TRIES = ((2, 4, 1.0, 0.1), (3, 4, 1.0, 0.1), (3, 8, 0.5, 0.5))
+# the deep try, opt-in (--deep), after every other has failed: keys of the last four digits, up to 16 boxes a key
+# (a network whose slowest loop keeps three digits and, from the initial state, a few saturated modes apart, as
+# reliable seed 44's); 10^5 keys, about a minute a round on one core, so up to an hour
+DEEP_TRY, DEEP_ROUNDS = (4, 16, 1.0, 0.1), 60
 
 
 def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_tries=KEYED_TRIES,
-          keyed_rounds=KEYED_ROUNDS):
+          keyed_rounds=KEYED_ROUNDS, deep=False):
     """Try to prove the model right on every sequence; a dict saying whether, and if not, why not.
     Boxes first (they suit saturated units); then, for the plain tanh cell, balls (they suit a map that
     contracts near its states while mixing its units); then boxes keyed by the sum and the last digits
-    (they suit a network that remembers its last few digits and forgets older ones)."""
+    (they suit a network that remembers its last few digits and forgets older ones); deep: and last the
+    deep try."""
+    if deep:
+        keyed_tries = keyed_tries + ((*DEEP_TRY, DEEP_ROUNDS),)
     cell, states = IntervalCell(model), states.double()
     attempts = []
     for k in regions_per_state:
@@ -598,8 +615,9 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
             if attempts[-1]["proven"]:
                 break
     if not attempts[-1]["proven"]:
-        for k, modes, apart, widening in keyed_tries:
-            attempts.append(prove_with_keyed_boxes(cell, base, k, modes, apart, widening, keyed_rounds))
+        for k, modes, apart, widening, *own_rounds in keyed_tries:
+            its_rounds = own_rounds[0] if own_rounds else keyed_rounds
+            attempts.append(prove_with_keyed_boxes(cell, base, k, modes, apart, widening, its_rounds))
             if attempts[-1]["proven"]:
                 break
     best = dict(attempts[-1])
@@ -915,7 +933,7 @@ def slowest_loop(model, base, longest=3, settle=60, seed=0):
 
 
 def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_state=(1, 4, 16),
-          gradient_sequences=SEARCHED, keyed_rounds=KEYED_ROUNDS):
+          gradient_sequences=SEARCHED, keyed_rounds=KEYED_ROUNDS, deep=False):
     """Families, both searches, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up."""
     torch.set_num_threads(1)  # as train(): fastest for a model this small, and never oversubscribes a busy machine
     start = time.perf_counter()
@@ -933,7 +951,7 @@ def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_s
         counterexample = {"sequence": shortest, "answer": answer(model, shortest), "truth": sum(shortest) % base}
     automaton, states, sums, _ = extract_automaton(model, base)
     proof = {"proven": False, "reason": "a counterexample exists"} if counterexample else prove(
-        model, base, states, sums, regions_per_state, keyed_rounds=keyed_rounds)
+        model, base, states, sums, regions_per_state, keyed_rounds=keyed_rounds, deep=deep)
     result = {"families": families, "searched": tried, "beam_found": found, "gradient_search": gradient,
               "counterexample": counterexample, "automaton": automaton, "proof": proof,
               "stretch": stretch(model, base, states), "slowest_loop": slowest_loop(model, base),
@@ -978,6 +996,30 @@ def reaudit(record, weights_path):
     if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
         judged = {**judged, "slowest_loop": slowest_loop(model, base)}
     return {**record, "audit": {**judged, "version": VERSION}}
+
+
+def deepened(record, weights_path):
+    """A record with no counterexample and no proof, judged again by the deep try alone (every other try is
+    recorded as failed); the proof then says it was tried ("deep"), proven or not."""
+    import train_cls_rnn
+
+    model = train_cls_rnn.build_model(record["flags"])
+    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    torch.set_num_threads(1)
+    base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
+    attempt = prove_with_keyed_boxes(IntervalCell(model.eval().float()), base, *DEEP_TRY, DEEP_ROUNDS)
+    attempts = proof["attempts"] + [{"regions": region_count(attempt), "proven": attempt["proven"],
+                                     "reason": attempt["reason"]}]
+    proof = {**attempt, "attempts": attempts} if attempt["proven"] else {
+        **proof, "attempts": attempts, "reason": f"{proof['reason']}; {region_count(attempt)}: {attempt['reason']}"}
+    judged = {**record["audit"], "proof": {**proof, "deep": True}}
+    return {**record, "audit": {**judged, "verdict": verdict(judged)}}
+
+
+def deep_pending(record):
+    """Whether deepened() has anything to add: no counterexample, not proven, the deep try not yet made."""
+    judged = record["audit"]
+    return judged["counterexample"] is None and not judged["proof"]["proven"] and not judged["proof"].get("deep")
 
 
 def stale(record):
@@ -1064,6 +1106,8 @@ def main(argv=None):
     p.add_argument("--max_length", type=int, default=1000, help="longest sequence the beam search tries")
     p.add_argument("--keyed_rounds", type=int, default=KEYED_ROUNDS,
                    help="rounds the proof's keyed boxes may grow before it says no fixpoint")
+    p.add_argument("--deep", action="store_true", help="if the other tries fail, also try boxes keyed by the "
+                   "last four digits (about a minute a round on one core, up to an hour)")
     p.add_argument("--figure", help="draw the automaton's transition table to this PNG")
     p.add_argument("--json", help="write the whole audit to this file")
     args = p.parse_args(argv)
@@ -1081,7 +1125,7 @@ def main(argv=None):
         return 2
     print(predict_cls_rnn.describe(config, checkpoint))
     result = audit(model, config, args.beam_sequences, args.max_length, gradient_sequences=args.gradient_sequences,
-                   keyed_rounds=args.keyed_rounds)
+                   keyed_rounds=args.keyed_rounds, deep=args.deep)
     print(report(result))
     if args.figure:
         draw_automaton(result["automaton"], args.figure, f"{config.get('run_name', '?')}: where each digit "

@@ -213,16 +213,19 @@ def exact_tasks(seeds, rows, store, recipes=RECIPES):
     return tasks
 
 
+def without_restart(task):
+    at = task.flags.index("--restart_by")
+    return dataclasses.replace(task, flags=task.flags[:at] + task.flags[at + 2:])
+
+
 def same_run_without_restart(task, store):
     """The record that stands for a run of --restart_by N found by step N (an evaluation at 99%), which never
     starts again and so is the run without the flag, step for step (tests/test_train.py; checked bit for bit on
     `reliable` seed 27, found at step 5200): the record of the run without the flag, if it was found by then,
     with the flag added to its flags and that record's path under "same_run_as". None otherwise: train it."""
-    flags = list(task.flags)
-    if "--restart_by" not in flags:
+    if "--restart_by" not in task.flags:
         return None
-    at = flags.index("--restart_by")
-    restart_by, without = int(flags[at + 1]), dataclasses.replace(task, flags=tuple(flags[:at] + flags[at + 2:]))
+    restart_by, without = int(task.flags[task.flags.index("--restart_by") + 1]), without_restart(task)
     record = store.load(without)
     found = None if record is None else scoring.first_step_reaching(record, 0.99)
     if found is None or found > restart_by:
@@ -231,16 +234,23 @@ def same_run_without_restart(task, store):
             "same_run_as": os.path.relpath(store.path(without), store.root)}
 
 
-def reaudit_stale(tasks, store):
-    """Judge again, from their kept weights, the recorded runs an older audit judged (no training);
-    each record is rewritten as soon as it is judged, so a stop loses nothing."""
-    stale = [(t, r) for t in tasks if (r := store.load(t)) is not None and audit.stale(r)]
+def reaudit_stale(tasks, store, deep=False):
+    """Judge again, from their kept weights, the recorded runs an older audit judged (no training), and with
+    deep, by the deep try the runs it has not yet tried (its own records stand for a run --restart_by did not
+    change); each record is rewritten as soon as it is judged, so a stop loses nothing."""
+    recorded = [without_restart(t) if store.load(t) is None and same_run_without_restart(t, store) else t
+                for t in tasks]
+    stale = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None
+             and (audit.stale(r) or deep and audit.deep_pending(r))]
     for number, (task, record) in enumerate(stale, 1):
         weights = store.attachment(task, ".pt")
         if not os.path.isfile(weights):
             print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
             continue
         record = audit.reaudit(record, weights)
+        if deep and audit.deep_pending(record):
+            print(f"{task.name} seed {task.seed}: the deep try (up to an hour)", flush=True)
+            record = audit.deepened(record, weights)
         store.save(task, record)
         print(f"[{number}/{len(stale)}] judged again: {describe_audited(task, record)}", flush=True)
 
@@ -443,8 +453,8 @@ def run_part(part, args, store):
     elif part == "exact":
         tasks = exact_tasks(args.seeds, args.rows, store, args.recipes)
         describe = describe_audited
-        if args.reaudit:
-            reaudit_stale(tasks, store)
+        if args.reaudit or args.deep:
+            reaudit_stale(tasks, store, args.deep)
     else:
         tasks = inside_tasks()
         describe = describe_inside
@@ -516,6 +526,9 @@ def main(argv=None):
                         "none, e.g. to audit only the rows of the ablation)")
     p.add_argument("--reaudit", action="store_true",
                    help="exact, table: first judge again, from their kept weights, the runs an older audit judged")
+    p.add_argument("--deep", action="store_true",
+                   help="exact, table: first try the audit's deep proof (audit.py --deep: up to an hour a run) on "
+                        "every recorded run with no counterexample and no proof that has not had it")
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)
     parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]

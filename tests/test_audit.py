@@ -175,6 +175,47 @@ def test_a_record_judged_since_the_searches_last_changed_has_only_its_proof_trie
     assert kept_as_is["proof"]["reason"] == "failed by this version" and "slowest_loop" in kept_as_is
 
 
+def test_interval_cell_carries_many_boxes_in_chunks_with_the_same_bounds():
+    torch.manual_seed(0)
+    model = T.RnnClsNet(vocab_size=10, embed_dim=5, hidden_dim=7, num_layers=1).eval()
+    whole, chunked = audit.IntervalCell(model), audit.IntervalCell(model)
+    chunked.CHUNK = 30  # 1,000 boxes: 34 steps of 30 (the last shorter), margins 100 at a time in threes
+    lo = torch.rand(1000, 7, dtype=torch.float64) - 0.5
+    hi, digits = lo + 0.1 * torch.rand(1000, 7, dtype=torch.float64), torch.arange(1000) % 10
+    labels = digits.flip(0)
+    assert all(torch.equal(a, b) for a, b in zip(whole.step(lo, hi, digits), chunked.step(lo, hi, digits)))
+    assert torch.equal(whole.readout_margin(lo, hi, labels), chunked.readout_margin(lo, hi, labels))
+
+
+def test_the_deep_try_judges_again_only_an_unproven_record_without_counterexample(tmp_path, monkeypatch):
+    model, far = exact_adder(base=3), adder_fooled_by_nines()
+    flags = {"max_number": 2, "embed_dim": 3, "hidden_dim": 10, "num_layers": 1, "rnn_type": "rnn"}
+    weights, far_weights = tmp_path / "seed1.pt", tmp_path / "seed2.pt"
+    torch.save(model.state_dict(), weights), torch.save(far.state_dict(), far_weights)
+    judged = audit.summary(audit.audit(model, flags, beam_sequences=20_000, max_length=30, gradient_sequences=20_000))
+    failed = {**judged, "proof": {"proven": False, "reason": "boxes grew", "attempts": [{"proven": False}]}}
+    assert audit.deep_pending({"audit": failed}) and not audit.deep_pending({"audit": judged})
+    assert not audit.deep_pending({"audit": {**failed, "counterexample": {"sequence": [1]}}})
+    monkeypatch.setattr(audit, "DEEP_TRY", (1, 4, 1.0, 0.1))  # one digit is all this adder keeps: proven
+    monkeypatch.setattr(audit, "DEEP_ROUNDS", 30)
+    deepened = audit.deepened({"flags": flags, "audit": failed}, str(weights))["audit"]
+    assert deepened["proof"]["proven"] and deepened["proof"]["deep"] and not audit.deep_pending({"audit": deepened})
+    assert deepened["verdict"].endswith("proven for every length") and len(deepened["proof"]["attempts"]) == 2
+    assert deepened["families"] == judged["families"]  # only the proof is judged again
+    # a flawed network (eight nines) stays unproven: the deep try's reason is added, and it is not tried again
+    monkeypatch.setattr(audit, "DEEP_TRY", (2, 4, 1.0, 0.1))
+    ten = {**flags, "max_number": 9, "embed_dim": 10, "hidden_dim": far.rnn.hidden_size}
+    refused = audit.deepened({"flags": ten, "audit": failed}, str(far_weights))["audit"]
+    assert not refused["proof"]["proven"] and refused["proof"]["reason"].startswith("boxes grew; ")
+    assert "keyed by the sum and the last 2 digits" in refused["proof"]["reason"]
+    assert not audit.deep_pending({"audit": refused}) and refused["verdict"].startswith("no counterexample (")
+    # in a whole audit (audit.py --deep) the deep try comes last, after the others have failed
+    _, states, sums, _ = audit.extract_automaton(far, 10)
+    tries = {"regions_per_state": (1,), "rounds": 5, "keyed_tries": ((1, 4, 1.0, 0.1),), "keyed_rounds": 3}
+    plain, deep = (audit.prove(far, 10, states, sums, **tries, deep=d)["attempts"] for d in (False, True))
+    assert deep[:-1] == plain and "keyed by the sum and the last 2 digits" in deep[-1]["regions"]
+
+
 def test_stretch_measures_one_step_and_when_products_of_steps_contract():
     saturated = audit.stretch(exact_adder(), 10, audit.visited_states(exact_adder(), 10)[0])
     assert saturated["step_max"] < 1e-3 and saturated["box_max"] < 1e-3 and saturated["contracts_from"] == 1

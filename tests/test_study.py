@@ -270,6 +270,35 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     assert os.path.getmtime(path) == before
 
 
+def test_the_deep_try_judges_the_record_that_stands_for_a_restart_run_once(tmp_path, monkeypatch):
+    import io
+
+    from audit_fixtures import exact_adder
+
+    model, store = exact_adder(base=3), sweep.RecordStore(str(tmp_path))
+    plain = ("--total_steps", "1000", "--eval_every", "100", "--max_number", "2", "--embed_dim", "3",
+             "--hidden_dim", "10")  # the adder's shape
+    without = sweep.Task("rnn_tutorial.audit:train_and_audit", "p", 1, plain, folder="audit")
+    with_flag = sweep.Task("rnn_tutorial.audit:train_and_audit", "r", 1, plain + ("--restart_by", "500"),
+                           folder="audit")
+    judged = audit.summary(audit.audit(model, sweep.task_config(without), beam_sequences=20_000, max_length=30,
+                                       gradient_sequences=20_000))
+    weights = io.BytesIO()
+    torch.save(model.state_dict(), weights)
+    unproven = {**judged, "proof": {"proven": False, "reason": "boxes grew", "attempts": []}}
+    path = store.save(without, {"run_name": "p", "seed": 1, "flags": sweep.task_config(without), "audit": unproven,
+                                "eval_curve": [{"step": 300, "accuracy": 0.995}], "test_accuracy": 1.0,
+                                "attachments": {".pt": weights.getvalue()}})
+    study.reaudit_stale([with_flag], store)  # without --deep: the record is not stale
+    assert not store.load(without)["audit"]["proof"]["proven"]
+    monkeypatch.setattr(audit, "DEEP_TRY", (1, 4, 1.0, 0.1))
+    study.reaudit_stale([with_flag], store, deep=True)  # the restart run was found at 300: its record is `without`
+    assert store.load(without)["audit"]["proof"]["proven"] and store.load(with_flag) is None
+    before = os.path.getmtime(path)
+    study.reaudit_stale([with_flag, without], store, deep=True)
+    assert os.path.getmtime(path) == before  # tried once
+
+
 def test_a_restart_run_found_before_its_step_is_the_recorded_run_without_the_flag(tmp_path):
     """study.same_run_without_restart: the record of a recipe without --restart_by N stands for the recipe with
     it when that run was found (an evaluation at 99%) by step N, which it then never reaches unfound; otherwise
