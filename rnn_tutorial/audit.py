@@ -588,10 +588,11 @@ KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 
 # holds states of one key that a network keeps apart by an older digit in separate boxes, and widens five times as
 # fast, for boxes that creep (it proved reliable seeds 10 and 19; when it fails it adds 20-40 s on one core)
 KEYED_TRIES = ((2, 4, 1.0, 0.1), (3, 4, 1.0, 0.1), (3, 8, 0.5, 0.5))
-# the deep try, opt-in (--deep), after every other has failed: keys of the last four digits, up to 16 boxes a key
-# (a network whose slowest loop keeps three digits and, from the initial state, a few saturated modes apart, as
-# reliable seed 44's); 10^5 keys, about a minute a round on one core, so up to an hour
-DEEP_TRY, DEEP_ROUNDS = (4, 16, 1.0, 0.1), 60
+# the deep try, opt-in (--deep), after every other has failed: keys of the last four digits, up to 16 boxes a key,
+# for a network that keeps three digits on its slowest loop (reliable seed 44 on `2 8 2 8 ...`, where the boxes of
+# three digits grow); 10^5 keys, about a minute a round on one core, so up to an hour; at most 1.5 boxes a key on
+# average (10 images a box, each 1 KB twice: 3 GB), where reliable seed 43's boxes multiplied past 20 GB
+DEEP_TRY, DEEP_ROUNDS, DEEP_MOST_BOXES = (4, 16, 1.0, 0.1), 60, 150_000
 
 
 def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_tries=KEYED_TRIES,
@@ -602,7 +603,7 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
     (they suit a network that remembers its last few digits and forgets older ones); deep: and last the
     deep try."""
     if deep:
-        keyed_tries = keyed_tries + ((*DEEP_TRY, DEEP_ROUNDS),)
+        keyed_tries = keyed_tries + ((*DEEP_TRY, DEEP_ROUNDS, DEEP_MOST_BOXES),)
     cell, states = IntervalCell(model), states.double()
     attempts = []
     for k in regions_per_state:
@@ -615,9 +616,9 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
             if attempts[-1]["proven"]:
                 break
     if not attempts[-1]["proven"]:
-        for k, modes, apart, widening, *own_rounds in keyed_tries:
-            its_rounds = own_rounds[0] if own_rounds else keyed_rounds
-            attempts.append(prove_with_keyed_boxes(cell, base, k, modes, apart, widening, its_rounds))
+        for k, modes, apart, widening, *own in keyed_tries:  # own: (rounds, most boxes) of the deep try
+            its_rounds, most = own or (keyed_rounds, None)
+            attempts.append(prove_with_keyed_boxes(cell, base, k, modes, apart, widening, its_rounds, most_boxes=most))
             if attempts[-1]["proven"]:
                 break
     best = dict(attempts[-1])
@@ -684,7 +685,8 @@ def prove_with_boxes(cell, base, states, sums, k, rounds):
     return result
 
 
-def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, widening=0.1, rounds=KEYED_ROUNDS, keep_boxes=False):
+def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, widening=0.1, rounds=KEYED_ROUNDS, keep_boxes=False,
+                           most_boxes=None):
     """Boxes keyed by what the sequence says, not by where its states lie: up to `modes` boxes for each
     (sum so far, last k digits), base^(k+1) keys.
 
@@ -698,7 +700,7 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, widening=0.1, roun
     units). At a fixpoint, with the read-out right everywhere in every box and on every sequence of up to
     k digits, every sequence of every length is answered right (by induction on its length from k).
     widening: how far a bound that must grow overshoots (widened); keep_boxes: a proof's result also holds the
-    boxes, as (key, lo, hi), to check them against real states."""
+    boxes, as (key, lo, hi), to check them against real states; most_boxes: give up beyond that many (memory)."""
     keys, size = base**k, cell.size
     result = {"method": "keyed boxes", "boxes": base * keys, "digits": k, "modes": modes, "proven": False,
               "rounds": 0}
@@ -724,6 +726,9 @@ def prove_with_keyed_boxes(cell, base, k, modes=4, apart=1.0, widening=0.1, roun
         target = (key[source] // keys + digit) % base * keys + (key[source] % keys * base + digit) % keys
         into, new = nearest_box_of_key((image_lo + image_hi) / 2, target, (box_lo + box_hi) / 2, key, modes, apart)
         if len(new):  # images that start a box of their own (their key's other images join it next round)
+            if most_boxes and len(key) + len(new) > most_boxes:
+                result["reason"] = f"more than {most_boxes:,} boxes in round {round_} (images far apart in many keys)"
+                return result
             key = torch.cat([key, target[new]])
             box_lo, box_hi = torch.cat([box_lo, image_lo[new]]), torch.cat([box_hi, image_hi[new]])
         placed = into >= 0
@@ -1007,8 +1012,9 @@ def deepened(record, weights_path):
     model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     torch.set_num_threads(1)
     base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
-    attempt = prove_with_keyed_boxes(IntervalCell(model.eval().float()), base, *DEEP_TRY, DEEP_ROUNDS)
-    attempts = proof["attempts"] + [{"regions": region_count(attempt), "proven": attempt["proven"],
+    attempt = prove_with_keyed_boxes(IntervalCell(model.eval().float()), base, *DEEP_TRY, DEEP_ROUNDS,
+                                     most_boxes=DEEP_MOST_BOXES)
+    attempts = proof.get("attempts", []) + [{"regions": region_count(attempt), "proven": attempt["proven"],
                                      "reason": attempt["reason"]}]
     proof = {**attempt, "attempts": attempts} if attempt["proven"] else {
         **proof, "attempts": attempts, "reason": f"{proof['reason']}; {region_count(attempt)}: {attempt['reason']}"}

@@ -209,6 +209,10 @@ def test_the_deep_try_judges_again_only_an_unproven_record_without_counterexampl
     assert not refused["proof"]["proven"] and refused["proof"]["reason"].startswith("boxes grew; ")
     assert "keyed by the sum and the last 2 digits" in refused["proof"]["reason"]
     assert not audit.deep_pending({"audit": refused}) and refused["verdict"].startswith("no counterexample (")
+    # boxes that multiply (an image farther than 1e-9 from every box of its key starts one) stop at the bound
+    multiplied = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, 1, 4, 1e-9, 0.1, 30)
+    bounded = audit.prove_with_keyed_boxes(audit.IntervalCell(far), 10, 1, 4, 1e-9, 0.1, 30, most_boxes=150)
+    assert multiplied["boxes"] > 150 and bounded["reason"].startswith("more than 150 boxes in round ")
     # in a whole audit (audit.py --deep) the deep try comes last, after the others have failed
     _, states, sums, _ = audit.extract_automaton(far, 10)
     tries = {"regions_per_state": (1,), "rounds": 5, "keyed_tries": ((1, 4, 1.0, 0.1),), "keyed_rounds": 3}
