@@ -214,6 +214,7 @@ def exact_tasks(seeds, rows, store, recipes=RECIPES):
 
 
 def without_restart(task):
+    """The same task without --restart_by N."""
     at = task.flags.index("--restart_by")
     return dataclasses.replace(task, flags=task.flags[:at] + task.flags[at + 2:])
 
@@ -236,8 +237,9 @@ def same_run_without_restart(task, store):
 
 def reaudit_stale(tasks, store, deep=False):
     """Judge again, from their kept weights, the recorded runs an older audit judged (no training), and with
-    deep, by the deep try the runs it has not yet tried (its own records stand for a run --restart_by did not
-    change); each record is rewritten as soon as it is judged, so a stop loses nothing."""
+    deep, by the deep try the runs it has not yet tried (a run of --restart_by found by its step is judged
+    through the record that stands for it); each record is rewritten as soon as it is judged, so a stop
+    loses nothing."""
     recorded = [without_restart(t) if store.load(t) is None and same_run_without_restart(t, store) else t
                 for t in tasks]
     stale = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None
