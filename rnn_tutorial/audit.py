@@ -602,8 +602,6 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
     contracts near its states while mixing its units); then boxes keyed by the sum and the last digits
     (they suit a network that remembers its last few digits and forgets older ones); deep: and last the
     deep try."""
-    if deep:
-        keyed_tries = keyed_tries + ((*DEEP_TRY, DEEP_ROUNDS, DEEP_MOST_BOXES),)
     cell, states = IntervalCell(model), states.double()
     attempts = []
     for k in regions_per_state:
@@ -616,17 +614,27 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
             if attempts[-1]["proven"]:
                 break
     if not attempts[-1]["proven"]:
-        for k, modes, apart, widening, *own in keyed_tries:  # own: (rounds, most boxes) of the deep try
-            its_rounds, most = own or (keyed_rounds, None)
-            attempts.append(prove_with_keyed_boxes(cell, base, k, modes, apart, widening, its_rounds, most_boxes=most))
+        for k, modes, apart, widening in keyed_tries:
+            attempts.append(prove_with_keyed_boxes(cell, base, k, modes, apart, widening, keyed_rounds))
             if attempts[-1]["proven"]:
                 break
+    if deep and not attempts[-1]["proven"]:
+        attempts.append(prove_deep(cell, base))
     best = dict(attempts[-1])
     if not best["proven"]:  # why the largest try of each kind of region failed
         last_of_each = {a["method"]: a for a in attempts}.values()
         best["reason"] = "; ".join(f"{region_count(a)}: {a['reason']}" for a in last_of_each)
-    best["attempts"] = [{"regions": region_count(a), "proven": a["proven"], "reason": a["reason"]} for a in attempts]
+    best["attempts"] = [attempt_summary(a) for a in attempts]
     return best
+
+
+def prove_deep(cell, base):
+    """The deep try (DEEP_TRY), bounded in rounds and boxes."""
+    return prove_with_keyed_boxes(cell, base, *DEEP_TRY, DEEP_ROUNDS, most_boxes=DEEP_MOST_BOXES)
+
+
+def attempt_summary(attempt):
+    return {"regions": region_count(attempt), "proven": attempt["proven"], "reason": attempt["reason"]}
 
 
 def region_count(attempt):
@@ -981,12 +989,18 @@ def summary(result):
             "automaton": {k: v for k, v in result["automaton"].items() if k != "purity"}}
 
 
-def reaudit(record, weights_path):
-    """A sweep record judged again by this audit, from the final weights kept beside it."""
+def recorded_model(record, weights_path):
+    """The model of a sweep record, with the final weights kept beside it."""
     import train_cls_rnn
 
     model = train_cls_rnn.build_model(record["flags"])
     model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    return model
+
+
+def reaudit(record, weights_path):
+    """A sweep record judged again by this audit, from the final weights kept beside it."""
+    model = recorded_model(record, weights_path)
     judged = record["audit"]
     if judged.get("version", 1) < PROOF_ONLY_SINCE:
         return {**record, "audit": summary(audit(model, record["flags"]))}
@@ -1006,16 +1020,10 @@ def reaudit(record, weights_path):
 def deepened(record, weights_path):
     """A record with no counterexample and no proof, judged again by the deep try alone (every other try is
     recorded as failed); the proof then says it was tried ("deep"), proven or not."""
-    import train_cls_rnn
-
-    model = train_cls_rnn.build_model(record["flags"])
-    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     torch.set_num_threads(1)
     base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
-    attempt = prove_with_keyed_boxes(IntervalCell(model.eval().float()), base, *DEEP_TRY, DEEP_ROUNDS,
-                                     most_boxes=DEEP_MOST_BOXES)
-    attempts = proof.get("attempts", []) + [{"regions": region_count(attempt), "proven": attempt["proven"],
-                                     "reason": attempt["reason"]}]
+    attempt = prove_deep(IntervalCell(recorded_model(record, weights_path).eval().float()), base)
+    attempts = proof.get("attempts", []) + [attempt_summary(attempt)]
     proof = {**attempt, "attempts": attempts} if attempt["proven"] else {
         **proof, "attempts": attempts, "reason": f"{proof['reason']}; {region_count(attempt)}: {attempt['reason']}"}
     judged = {**record["audit"], "proof": {**proof, "deep": True}}
