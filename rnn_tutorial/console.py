@@ -77,7 +77,7 @@ class Progress:
             self.bar.close()
 
 
-def print_summary(result, long_lengths):
+def print_summary(result):
     """The lines a training run ends with: speed, accuracy, where its checkpoints are, what to try next."""
     config, final = result["config"], result["final"]
     rate = result["steps"] / max(result["wall_time_s"], 1e-9)
@@ -86,7 +86,8 @@ def print_summary(result, long_lengths):
         f"{result['num_params']} parameters.",
         f"  accuracy, lengths {config['min_seq_len']}-{config['max_seq_len']}: {final['accuracy']:.4f} "
         f"({config['eval_samples']} fixed evaluation sequences)",
-        f"  accuracy, lengths {long_lengths[0]}-{long_lengths[1]}: {final['accuracy_long']:.4f} (longer than trained)",
+        f"  accuracy, lengths {config['max_seq_len'] + 1}-{2 * config['max_seq_len']}: {final['accuracy_long']:.4f} "
+        "(longer than trained)",
     ]
     if result["checkpoint"]:
         lines.append(f"  checkpoints: {config['save_dir']} (newest: {result['checkpoint']})")

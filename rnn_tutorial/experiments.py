@@ -5,7 +5,7 @@ An experiment is a list of train_cls_rnn.py flags (every other flag at the
 article's default); `python train_cls_rnn.py <flags> --seed N` trains one run
 of it. A claim is one thing the article says of one experiment, with the test
 a run must pass to show it (None where it is not judged seed by seed). The
-scripts (reproduce.py, study.py, figures.py, audit.py, ...) all read these
+scripts (reproduce.py, study.py, figures.py, audit/, ...) all read these
 definitions from here, so a flag or a claim changes in one place.
 """
 

@@ -2,6 +2,9 @@
 every kind of sequence, not only on random ones. Each is an opt-in flag of train_cls_rnn.py, off by
 default; they live here, not in the script, because the article trains with none of them.
 
+  add_flags           the recipes' flags, as their own group of the script's parser
+  Recipe              the one object train() calls: for its batch, its loss, what it logs and after
+                        each evaluation; with every recipe flag off it changes nothing
   loss                the training loss with the four below, as the flags set them, and its
                         cross-entropy part
   stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
@@ -12,11 +15,11 @@ default; they live here, not in the script, because the article trains with none
   partners              after two sequences with the same sum and the same last two digits end
   PenaltyWeight       either penalty's weight, rising while the model stays right on every evaluation
                         sequence
-  every_digit_logits  --loss_at every_digit: the loss on the answer after every digit, each prefix
-  prefix_targets        scored against its own sum
+  prefix_targets      --loss_at every_digit: the right answer after every digit, each prefix scored
+                        against its own sum
   HardSequences       --hard_share: once the task is found, part of every batch is the sequences of
                       the trained lengths that the model answers right by the least (or wrong), found
-                      by the audit's beam search on the model as it is at each evaluation
+                      by the beam search (beam.py, the audit's too) on the model as it is at each evaluation
 """
 
 import copy
@@ -24,9 +27,94 @@ import math
 
 import torch
 import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnn_tutorial import audit
+from rnn_tutorial import beam
+
+
+def add_flags(parser):
+    """The recipes' flags, every one off by default (the article's training)."""
+    group = parser.add_argument_group("recipes (beyond the article; README section 12)")
+    group.add_argument("--state_noise", type=float, default=0.0, help="std of Gaussian noise added to the hidden "
+                       "state after every digit in training (0 = none, the article's)")
+    group.add_argument("--state_noise_from", choices=["start", "found"], default="start",
+                       help="the noise from step 1, or from the first evaluation >= 99%% on")
+    group.add_argument("--loss_at", choices=["end", "every_digit"], default="end",
+                       help="the loss on the answer after the last digit (the article's), or after every digit, "
+                            "each prefix scored against its own sum")
+    group.add_argument("--hard_share", type=float, default=0.0,
+                       help="0..1: once an evaluation reaches 99%%, this share of every batch is the hardest "
+                            "sequences a beam search finds at each evaluation (0 = none)")
+    group.add_argument("--hard_max_len", type=int, default=0, help="longest hard sequence (0 = max_seq_len)")
+    group.add_argument("--stretch_penalty", type=float, default=0.0,
+                       help="once an evaluation reaches 99%%, a penalty on how much one digit's step can widen a box "
+                            "around the state, its weight rising towards this while the model stays right (one-layer "
+                            "rnn only; 0 = none)")
+    group.add_argument("--forget_penalty", type=float, default=0.0,
+                       help="once an evaluation reaches 99%%, a penalty on how far apart the states after two "
+                            "sequences with the same sum and last two digits end, its weight rising towards this "
+                            "while the model stays right (0 = none)")
+    group.add_argument("--harden_by", type=int, default=0,
+                       help="start what waits for 99%% (noise once found, hard sequences, penalty) at the first "
+                            "evaluation at or after this step even if the task is not found (0 = only once found)")
+    group.add_argument("--restart_by", type=int, default=0,
+                       help="start again from new weights (and the schedule over the steps left) at the first "
+                            "evaluation at or after this step if none has reached 99%% (0 = never)")
+
+
+class Recipe:
+    """The recipes' additions to one run, behind the four calls train() makes: batch() before each step,
+    loss() for it when changes_loss, logged() beside the logged loss, after_eval() after each evaluation.
+
+    What waits for the task to be found (an evaluation at 99%, or --harden_by) starts there: the noise
+    with --state_noise_from found, both penalties' weights, the hard sequences. With every recipe flag at
+    its default, batch() returns the batch as it is, changes_loss is false, logged() adds nothing and
+    after_eval() never asks for a restart: the article's loop, step for step.
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.found_at = None  # the step of the first evaluation at 99%: the hardening starts there
+        self.restarted_at = None  # --restart_by: once at most
+        self.noise = args.state_noise if args.state_noise_from == "start" else 0.0
+        self.stretch = PenaltyWeight(args.stretch_penalty, args.total_steps, args.eval_every)
+        self.forget = PenaltyWeight(args.forget_penalty, args.total_steps, args.eval_every)
+        self.partners = torch.Generator().manual_seed(args.seed)  # --forget_penalty's: the data's stays the article's
+        self.hard = HardSequences(args.hard_share, args.batch_size, args.min_seq_len,
+                                  args.hard_max_len or args.max_seq_len, args.max_number, args.seed)
+
+    def batch(self, inputs, lengths, targets):
+        """--hard_share: part of the batch replaced by hard sequences, once found."""
+        return self.hard.mix(inputs, lengths, targets)
+
+    @property
+    def changes_loss(self):
+        return bool(self.noise or self.stretch.weight or self.forget.weight or self.args.loss_at != "end")
+
+    def loss(self, model, criterion, inputs, lengths, targets):
+        """(the loss with the recipes at this step, its cross-entropy part)."""
+        return loss(model, criterion, inputs, lengths, targets, self.noise, self.args, self.stretch.weight,
+                    self.forget.weight, self.partners)
+
+    def logged(self, loss, cross_entropy):
+        """The penalties, logged apart from the cross-entropy since they grow as their weights rise."""
+        return {"penalties": (loss - cross_entropy).item()} if self.args.stretch_penalty or self.args.forget_penalty \
+            else {}
+
+    def after_eval(self, step, accuracy, model):
+        """Found, harden, and whether the run must start again from new weights now (--restart_by)."""
+        args = self.args
+        late = args.harden_by and step >= args.harden_by  # --harden_by: not found yet, harden it anyway
+        if self.found_at is None and (accuracy >= 0.99 or late):
+            self.found_at, self.noise = step, args.state_noise
+        restart = bool(args.restart_by and self.found_at is None and self.restarted_at is None
+                       and step >= args.restart_by)
+        if restart:
+            self.restarted_at = step
+        self.stretch.update(accuracy, self.found_at)
+        self.forget.update(accuracy, self.found_at)
+        if self.found_at is not None and args.hard_share:
+            self.hard.refresh(model)
+        return restart
 
 
 def stepped_states(model, x, seq_lengths, noise):
@@ -34,11 +122,10 @@ def stepped_states(model, x, seq_lengths, noise):
     that a network whose states drift is punished for it. An ended sequence keeps its state through the
     padded steps, as packing would. Returns the top layer's state carried after each digit and the cell's
     own output before the noise was added (what --stretch_penalty measures), both (batch, time, hidden)."""
-    lstm = isinstance(model.rnn, nn.LSTM)  # its state is (h, c); the other cells' is h alone
     embedded, parts, carried, outputs = model.embedding(x), None, [], []
     for t in range(x.shape[1]):
-        _, new = model.rnn(embedded[:, t : t + 1], None if parts is None else parts if lstm else parts[0])
-        new = new if lstm else (new,)
+        _, new = model.run(embedded[:, t : t + 1], None if parts is None else model.state_from_parts(parts))
+        new = model.state_parts(new)
         outputs.append(new[0][-1])
         new = tuple(s + noise * torch.randn_like(s) for s in new)
         running = (t < seq_lengths).to(x.device).view(1, -1, 1)
@@ -97,11 +184,7 @@ def forgetting(model, inputs, lengths, pad, generator):
     own, partner, kept = partners(inputs, lengths, pad, generator)
     if not len(kept):
         return inputs.new_zeros((), dtype=torch.float)
-    both = torch.cat([own, partner])
-    packed = pack_padded_sequence(model.embedding(both), torch.cat([kept, kept]).cpu(), batch_first=True,
-                                  enforce_sorted=False)
-    final = model.rnn(packed)[1]
-    final = (final[0] if isinstance(final, tuple) else final)[-1]
+    final = model.final_hidden(torch.cat([own, partner]), torch.cat([kept, kept]))
     return ((final[: len(kept)] - final[len(kept):]) ** 2).sum(dim=1).mean()
 
 
@@ -122,13 +205,6 @@ class PenaltyWeight:
             self.weight = min(self.target, self.weight + rise) if accuracy == 1.0 else self.weight / 2
 
 
-def every_digit_logits(model, x, seq_lengths):
-    """The packed forward pass, read out after every digit: (batch, time, classes)."""
-    packed = pack_padded_sequence(model.embedding(x), seq_lengths.cpu(), batch_first=True, enforce_sorted=True)
-    outputs, _ = pad_packed_sequence(model.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
-    return model.fc(outputs)  # the top layer's state after each digit
-
-
 def prefix_targets(x, max_number):
     """The right answer after every digit, (batch, time); padded positions are -100, which the loss skips."""
     padding = x > max_number
@@ -146,7 +222,7 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
     if forget_weight:  # first: the recorded runs summed their gradients in this order, bit for bit
         forget = forget_weight * forgetting(model, inputs, lengths, args.max_number + 1, generator)
     if every_digit and not (noise or stretch_weight):
-        logits = every_digit_logits(model, inputs, lengths)  # the packed pass: nothing needs a digit at a time
+        logits = model.prefix_logits(inputs, lengths, lengths_sorted=True)  # packed: nothing needs a digit at a time
     else:
         carried, outputs = stepped_states(model, inputs, lengths, noise)
         logits = model.fc(carried if every_digit else carried[:, -1])
@@ -163,7 +239,7 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
 class HardSequences:
     """The hardest sequences of the trained lengths for the model as it is, mixed into its batches.
 
-    refresh(model) runs the audit's beam search up to max_len digits and keeps, at each length,
+    refresh(model) runs the beam search (beam.py) up to max_len digits and keeps, at each length,
     the sequences whose right answer wins by the least; mix(batch) then replaces `share` of the batch
     by sequences drawn from them. The batch keeps its size, so the count of sequences trained on does
     not change; the search itself only runs the model forward.
@@ -181,8 +257,8 @@ class HardSequences:
         per_length = self.pool_size // (longest - shortest + 1)
         searched = copy.deepcopy(model).cpu().float()  # searched on the CPU, whatever trains it
         found = []
-        for length, (margins, sequence) in enumerate(audit.beam_levels(searched, base, max_length=longest,
-                                                                       max_sequences=math.inf), start=1):
+        for length, (margins, sequence) in enumerate(beam.beam_levels(searched, base, max_length=longest,
+                                                                      max_sequences=math.inf), start=1):
             if length >= shortest:
                 found += [sequence(int(i)) for i in margins.argsort()[:per_length]]
         inputs = torch.full((len(found), longest), base, dtype=torch.long)  # padded with the pad token

@@ -13,6 +13,8 @@ import math
 import os
 import time
 
+import torch
+
 PRESTEP_SECONDS = 60  # the longest wait allowed before the first training step
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer of each cell type
 MODEL_KEYS = ("max_number", "embed_dim", "hidden_dim", "num_layers", "min_seq_len", "max_seq_len")
@@ -58,11 +60,28 @@ def config_error(args):
         return f"--warmup_step ({args.warmup_step}) must be smaller than --total_steps ({args.total_steps})"
     if args.stretch_penalty and (args.rnn_type != "rnn" or args.num_layers != 1):
         return "--stretch_penalty is written for one layer of the plain cell (--rnn_type rnn --num_layers 1)"
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if args.device in available and not available[args.device]():
+        return f"--device {args.device}: no {args.device.upper()} device is available"
     if not args.run_name.strip():
         return "--run_name must not be empty"
     if args.save_dir is None and (args.run_name in (".", "..") or any(c in args.run_name for c in "/\\\0")):
         return f"--run_name {args.run_name!r} names the run's folder under ./output: no / or \\ (or give --save_dir)"
     return None
+
+
+def add_flags(parser):
+    group = parser.add_argument_group("this machine")
+    group.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, mps, cpu")
+    group.add_argument("--threads", type=int, default=1,
+                       help="torch CPU threads, at most the cores (one is fastest for a model this small)")
+
+
+def resolve_device(name):
+    """auto: CUDA, else Apple's MPS, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    return torch.device(name)
 
 
 def model_config_error(config):
@@ -172,6 +191,13 @@ class Machine:
             per_sequence = (time.perf_counter() - start) / 100
             self.build_rate["per_digit"] = max(per_sequence - self.build_rate["per_sample"], 1e-9) / 200
         return 2 * n * self.build_rate["per_sample"] + digits * self.build_rate["per_digit"]
+
+    def announce_slow_eval_build(self, config):
+        """Say so before building evaluation sets that take more than a few seconds."""
+        seconds = self.eval_build_seconds(config)
+        if seconds > 3:
+            print(f"building the two evaluation sets of {config['eval_samples']:,} sequences "
+                  f"(about {seconds:.0f} s) ...", flush=True)
 
     def first_step_seconds(self, config):
         """Estimated time to build the model and take one training step, calibrated on this machine.

@@ -38,7 +38,7 @@ def test_set(min_len, max_len, num_samples, max_number):
 
 def score(model, config):
     """Final accuracy at the trained lengths, at each length 1..50, and per longer bucket."""
-    device = train_cls_rnn.resolve_device(config.get("device", "cpu"))
+    device = limits.resolve_device(config.get("device", "cpu"))
     lo, hi, n = config["min_seq_len"], config["max_seq_len"], config["max_number"]
     test_accuracy = train_cls_rnn.evaluate(model, test_set(lo, hi, TEST_SAMPLES, n), device)["accuracy"]
     by_length = {

@@ -12,7 +12,7 @@ twice: the ablation's base row reuses the sota_warmup runs, and so on):
   inside    a few working and failing runs looked at from inside (inside.py):
             accuracy mod 2 and mod 5 over time, hidden states in 3 PCA dimensions
   exact     is it really an adder? The recipes over seeds 1-20 and each ablation row
-            over its converged seeds, trained again and audited (audit.py): the
+            over its converged seeds, trained again and audited (audit/): the
             families each seed passes, counterexamples, proofs; the final weights
             are kept beside each record (records/audit/.../seed<N>.pt)
 
@@ -31,6 +31,7 @@ figures.py draws the study's figures from it.
 
 import argparse
 import dataclasses
+import io
 import json
 import math
 import os
@@ -40,7 +41,10 @@ import sys
 if __package__ in (None, ""):  # run as a file: import the package from the repository root
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from rnn_tutorial import audit, inside, scoring, sweep  # noqa: E402
+import torch  # noqa: E402
+
+from rnn_tutorial import inside, scoring, sweep  # noqa: E402
+from rnn_tutorial.audit import judge, records  # noqa: E402
 from rnn_tutorial.experiments import ABLATION, ARTICLE_SIX, CLAIMS, EXPERIMENTS, INSIDE, PILOTS  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -180,7 +184,7 @@ def describe_inside(task, record):
 
 
 # ----------------------------------------------------------------------------
-# 4. Is it really an adder? The recipes and the converging rows, audited (audit.py)
+# 4. Is it really an adder? The recipes and the converging rows, audited (audit/)
 # ----------------------------------------------------------------------------
 
 RECIPES = ["reliable", "reliable_no_restart", "reliable_no_stretch", "reliable_stretch_0.3", "reliable_hard_20_stretch",
@@ -205,12 +209,24 @@ def exact_tasks(seeds, rows, store, recipes=RECIPES):
                 wanted.append((row, flags, task.seed))
     tasks, seen = [], set()
     for name, flags, seed in wanted:
-        task = sweep.Task("rnn_tutorial.audit:train_and_audit", name, seed, tuple(flags), (),
+        task = sweep.Task("rnn_tutorial.study:train_and_audit", name, seed, tuple(flags), (),
                           scoring.relative_cost(flags), folder="audit")
         if store.path(task) not in seen:  # a row with a recipe's flags is the recipe's run: the same record
             seen.add(store.path(task))
             tasks.append(task)
     return tasks
+
+
+def train_and_audit(name, seed, flags):
+    """Sweep runner: train one run, score it, audit it; its final weights travel with the record
+    (written beside it as seed<N>.pt), so that a better audit can judge it again without training."""
+    result = scoring.train_run(name, seed, flags)
+    record = scoring.run_record(name, seed, result)
+    record["audit"] = judge.summary(judge.audit(result["model"], result["config"]))
+    weights = io.BytesIO()
+    torch.save(result["model"].state_dict(), weights)
+    record["attachments"] = {".pt": weights.getvalue()}
+    return record
 
 
 def without_restart(task):
@@ -243,16 +259,16 @@ def reaudit_stale(tasks, store, deep=False):
     recorded = [without_restart(t) if store.load(t) is None and same_run_without_restart(t, store) else t
                 for t in tasks]
     stale = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None
-             and (audit.stale(r) or deep and audit.deep_pending(r))]
+             and (records.stale(r) or deep and records.deep_pending(r))]
     for number, (task, record) in enumerate(stale, 1):
         weights = store.attachment(task, ".pt")
         if not os.path.isfile(weights):
             print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
             continue
-        record = audit.reaudit(record, weights)
-        if deep and audit.deep_pending(record):
+        record = records.reaudit(record, weights)
+        if deep and records.deep_pending(record):
             print(f"{task.name} seed {task.seed}: the deep try (up to an hour)", flush=True)
-            record = audit.deepened(record, weights)
+            record = records.deepened(record, weights)
         store.save(task, record)
         print(f"[{number}/{len(stale)}] judged again: {describe_audited(task, record)}", flush=True)
 
@@ -466,8 +482,8 @@ def run_part(part, args, store):
         print(f"{len(same)} runs of --restart_by were found by that step: the records of their runs without it stand "
               "for them")
     if args.part == "table":
-        records = {t: r for t in tasks if (r := store.load(t) or same.get(t)) is not None}
-        result = sweep.SweepResult(records, [], 0)
+        recorded = {t: r for t in tasks if (r := store.load(t) or same.get(t)) is not None}
+        result = sweep.SweepResult(recorded, [], 0)
     else:
         result = sweep.run_sweep([t for t in tasks if t not in same], store, describe, jobs=args.jobs,
                                  scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
@@ -502,7 +518,7 @@ def print_part(part, entry):
         print(f"\nThe recipes over every recorded seed of {sweep.describe_seeds(list(GRID_SEEDS))}:\n")
         print(grid_table(entry["grid"]))
         if entry.get("loops"):
-            print("\nThe slowest loop of each seed (audit.slowest_loop), where every seed of a recipe has it:\n")
+            print("\nThe slowest loop of each seed (audit/dynamics.slowest_loop), where every seed of a recipe has it:\n")
             print(loop_table(entry["loops"]))
     elif part == "luck":
         print(claims_table(entry["claims"]))
@@ -529,7 +545,7 @@ def main(argv=None):
     p.add_argument("--reaudit", action="store_true",
                    help="exact, table: first judge again, from their kept weights, the runs an older audit judged")
     p.add_argument("--deep", action="store_true",
-                   help="exact, table: first try the audit's deep proof (audit.py --deep: up to an hour a run) on "
+                   help="exact, table: first try the audit's deep proof (python -m rnn_tutorial.audit --deep: up to an hour a run) on "
                         "every recorded run with no counterexample and no proof that has not had it")
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """Run many training runs on Dask, and keep every finished one on disk.
 
-The one sweep helper of the project: reproduce.py, study.py, residues.py,
-article_check.py and audit.py describe their runs as Tasks and hand them to
+The one sweep helper of the project: reproduce.py, study.py, residues.py
+and article_check.py describe their runs as Tasks and hand them to
 run_sweep().
 
 - Engine: Dask's distributed scheduler. By default a local cluster of --jobs
@@ -499,4 +499,4 @@ def check_sweep_arguments(parser, args):
 
 
 if __name__ == "__main__":
-    sys.exit("sweep.py is a helper; run rnn_tutorial/reproduce.py, study.py, residues.py, article_check.py or audit.py")
+    sys.exit("sweep.py is a helper; run rnn_tutorial/reproduce.py, study.py, residues.py or article_check.py")

@@ -5,8 +5,11 @@ through Tracker so that a run works the same with tracking off (mode
 'disabled' never imports SwanLab), so that nothing reaches the network unless
 --swanlab_mode online is asked for, and so that a SwanLab that cannot start
 (online mode without a login, say) stops the run in one line before it has
-written anything.
+written anything. Its flags are registered here (add_flags), and open_run
+starts a run: SwanLab, then the run folder.
 """
+
+from rnn_tutorial import runs
 
 
 class TrackingError(Exception):
@@ -49,3 +52,23 @@ class Tracker:
     def finish(self, state="success"):
         if self.active():
             self.swanlab.finish(state=state)
+
+
+def add_flags(parser):
+    group = parser.add_argument_group("SwanLab")
+    group.add_argument("--swanlab_mode", choices=["local", "offline", "online", "disabled"], default="local",
+                       help="local/offline: logs only under --swanlab_dir; online: sync to the SwanLab cloud")
+    group.add_argument("--swanlab_project", default="tutorial_with_rnn", help="SwanLab project name")
+    group.add_argument("--swanlab_dir", default="./swanlog", help="where SwanLab writes its logs")
+
+
+def open_run(config, save_dir, overwrite):
+    """SwanLab first (if it cannot start, nothing has been written yet), then the run folder and its config."""
+    tracker = Tracker(config)
+    try:
+        runs.prepare_save_dir(save_dir, overwrite)
+        runs.save_config(config, save_dir)
+    except BaseException:
+        tracker.finish("crashed")
+        raise
+    return tracker

@@ -18,6 +18,13 @@ def run_script(script, *args, stdin_text=None, cwd=None, timeout=120):
     )
 
 
+def run_module(module, *args, timeout=120):
+    """python -m module from the repository root, as a user would run the audit."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", module, *args], input="", capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
 QUICK = ["--total_steps", "300", "--warmup_step", "10", "--log_every", "50", "--eval_every", "100",
          "--eval_samples", "200"]
 

@@ -9,7 +9,8 @@ import torch
 
 
 import train_cls_rnn as T
-from rnn_tutorial import audit, experiments, figures, inside, scoring, study, sweep
+from rnn_tutorial import experiments, figures, inside, scoring, study, sweep
+from rnn_tutorial.audit import judge, proof
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -236,15 +237,15 @@ def test_the_loop_table_groups_seeds_by_verdict_and_names_the_few_unproven_ones_
 
 def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     flags = ("--total_steps", "200", "--eval_every", "100", "--eval_samples", "200")
-    record = audit.train_and_audit("baseline", 1, flags)
+    record = study.train_and_audit("baseline", 1, flags)
     assert record["audit"]["verdict"].startswith(("counterexample ", "no counterexample ("))
-    task = sweep.Task("rnn_tutorial.audit:train_and_audit", "baseline", 1, flags, folder="audit")
+    task = sweep.Task("rnn_tutorial.study:train_and_audit", "baseline", 1, flags, folder="audit")
     store = sweep.RecordStore(str(tmp_path))
     path = store.save(task, record)
     weights = torch.load(path.replace(".json", ".pt"), weights_only=True)
     model = T.build_model(record["flags"])
     model.load_state_dict(weights)  # the same model again: the audit can be repeated without training
-    assert audit.audit(model, record["flags"], beam_sequences=100_000, max_length=20)["counterexample"] is not None
+    assert judge.audit(model, record["flags"], beam_sequences=100_000, max_length=20)["counterexample"] is not None
     loaded = store.load(task)
     assert loaded["audit"] == record["audit"] and "attachments" not in loaded
     (row,) = study.exact_rows([loaded])
@@ -263,7 +264,7 @@ def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     store.save(task, stale)
     study.reaudit_stale([task], store)
     again = store.load(task)
-    assert again["audit"]["version"] == audit.VERSION and again["audit"]["verdict"] == record["audit"]["verdict"]
+    assert again["audit"]["version"] == judge.VERSION and again["audit"]["verdict"] == record["audit"]["verdict"]
     assert again["eval_curve"] == record["eval_curve"]  # the training's record is kept as it was
     before = os.path.getmtime(path)
     study.reaudit_stale([task], store)
@@ -278,10 +279,10 @@ def test_the_deep_try_judges_the_record_that_stands_for_a_restart_run_once(tmp_p
     model, store = exact_adder(base=3), sweep.RecordStore(str(tmp_path))
     plain = ("--total_steps", "1000", "--eval_every", "100", "--max_number", "2", "--embed_dim", "3",
              "--hidden_dim", "10")  # the adder's shape
-    without = sweep.Task("rnn_tutorial.audit:train_and_audit", "p", 1, plain, folder="audit")
-    with_flag = sweep.Task("rnn_tutorial.audit:train_and_audit", "r", 1, plain + ("--restart_by", "500"),
+    without = sweep.Task("rnn_tutorial.study:train_and_audit", "p", 1, plain, folder="audit")
+    with_flag = sweep.Task("rnn_tutorial.study:train_and_audit", "r", 1, plain + ("--restart_by", "500"),
                            folder="audit")
-    judged = audit.summary(audit.audit(model, sweep.task_config(without), beam_sequences=20_000, max_length=30,
+    judged = judge.summary(judge.audit(model, sweep.task_config(without), beam_sequences=20_000, max_length=30,
                                        gradient_sequences=20_000))
     weights = io.BytesIO()
     torch.save(model.state_dict(), weights)
@@ -291,7 +292,7 @@ def test_the_deep_try_judges_the_record_that_stands_for_a_restart_run_once(tmp_p
                                 "attachments": {".pt": weights.getvalue()}})
     study.reaudit_stale([with_flag], store)  # without --deep: the record is not stale
     assert not store.load(without)["audit"]["proof"]["proven"]
-    monkeypatch.setattr(audit, "DEEP_TRY", (1, 4, 1.0, 0.1))
+    monkeypatch.setattr(proof, "DEEP_TRY", (1, 4, 1.0, 0.1))
     study.reaudit_stale([with_flag], store, deep=True)  # the restart run was found at 300: its record is `without`
     assert store.load(without)["audit"]["proof"]["proven"] and store.load(with_flag) is None
     before = os.path.getmtime(path)
@@ -305,9 +306,9 @@ def test_a_restart_run_found_before_its_step_is_the_recorded_run_without_the_fla
     the run must be trained."""
     store = sweep.RecordStore(str(tmp_path))
     plain = ("--total_steps", "1000", "--eval_every", "100")
-    with_flag = sweep.Task("rnn_tutorial.audit:train_and_audit", "r", 1, plain + ("--restart_by", "500"),
+    with_flag = sweep.Task("rnn_tutorial.study:train_and_audit", "r", 1, plain + ("--restart_by", "500"),
                            folder="audit")
-    without = sweep.Task("rnn_tutorial.audit:train_and_audit", "p", 1, plain, folder="audit")
+    without = sweep.Task("rnn_tutorial.study:train_and_audit", "p", 1, plain, folder="audit")
     assert study.same_run_without_restart(with_flag, store) is None  # nothing recorded
     assert study.same_run_without_restart(without, store) is None  # no flag: nothing stands for it
 

@@ -5,6 +5,7 @@ import itertools
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import torch.nn as nn
 
 import predict_cls_rnn as P
 import train_cls_rnn as T
-from rnn_tutorial import hardening as H, limits, runs
+from rnn_tutorial import hardening as H, limits, runs, variants
 from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
@@ -201,10 +202,11 @@ def test_cosine_after_warmup_ends_exactly_at_min_lr():
 def test_curriculum_adds_longer_sequences_from_its_step_and_is_off_by_default():
     args = T.parse_args(["--min_seq_len", "1", "--max_seq_len", "4", "--curriculum_max_len", "12",
                          "--curriculum_step", "600", "--swanlab_mode", "disabled"])
-    stream = T.curriculum_batches(args, torch.Generator().manual_seed(1))
+    stream = variants.curriculum_batches(args, torch.Generator().manual_seed(1), T.training_batches)
     longest = [int(next(stream)[1].max()) for _ in range(1200)]
     assert max(longest[:600]) == 4 and max(longest[600:]) == 12 and min(longest[600:]) > 4
-    plain = T.curriculum_batches(T.parse_args(["--swanlab_mode", "disabled"]), torch.Generator().manual_seed(3))
+    plain = variants.curriculum_batches(T.parse_args(["--swanlab_mode", "disabled"]), torch.Generator().manual_seed(3),
+                                   T.training_batches)
     article = T.training_batches(16, 2, 5, 9, torch.Generator().manual_seed(3))
     assert all(torch.equal(a, b) for _ in range(700) for a, b in zip(next(plain), next(article)))
 
@@ -226,13 +228,13 @@ def test_bad_curriculum_flags(flags, words, capsys):
 def test_orthogonal_init_makes_each_recurrent_block_a_rotation(rnn_type):
     config = {"max_number": 9, "embed_dim": 10, "hidden_dim": 8, "num_layers": 2, "rnn_type": rnn_type}
     torch.manual_seed(0)
-    model = T.initialise_recurrent_weights(T.build_model(config), "orthogonal")
+    model = variants.initialise_recurrent_weights(T.build_model(config), "orthogonal")
     for layer in range(2):
         weight = getattr(model.rnn, f"weight_hh_l{layer}").detach()
         for block in weight.chunk({"rnn": 1, "gru": 3, "lstm": 4}[rnn_type]):
             assert torch.allclose(block @ block.T, torch.eye(8), atol=1e-5)
     torch.manual_seed(0)
-    default = T.initialise_recurrent_weights(T.build_model(config), "default")
+    default = variants.initialise_recurrent_weights(T.build_model(config), "default")
     torch.manual_seed(0)
     untouched = T.build_model(config)
     assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), untouched.state_dict().values()))
@@ -453,6 +455,43 @@ def test_the_training_script_never_imports_itself_as_a_library(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "once" and "usage:" in out.stdout
 
 
+def article_loop_losses(args, steps):
+    """The article's training loop written out plainly (no recipe anywhere): the loss of every step."""
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    batches = T.training_batches(args.batch_size, args.min_seq_len, args.max_seq_len, args.max_number,
+                                 torch.Generator().manual_seed(args.seed))
+    model = T.build_model(vars(args))
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
+    scheduler = T.build_scheduler(optimizer, args.total_steps, args.warmup_step, args.min_lr)
+    losses = []
+    for _ in range(steps):
+        inputs, lengths, targets = next(batches)
+        loss = nn.functional.cross_entropy(model(inputs, lengths, lengths_sorted=True), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_the_recipe_hook_changes_nothing_at_the_articles_defaults(tmp_path):
+    """train() with every recipe flag off is the article's loop, step for step: the same loss at every step as
+    the loop written out without any hook, and the hook itself passes the batch through and asks for nothing."""
+    args = T.parse_args(["--total_steps", "300", "--log_every", "1", "--eval_every", "100", "--eval_samples", "200",
+                         "--swanlab_mode", "disabled", "--save_dir", str(tmp_path / "run")])
+    result = T.train(args, progress="none")
+    assert [point["loss"] for point in result["train_curve"]] == article_loop_losses(args, 300)
+    assert all(set(point) == {"step", "loss", "lr"} for point in result["train_curve"]) and not result["restarted_at"]
+    recipe = H.Recipe(args)
+    batch = next(T.training_batches(16, 2, 5, 9, torch.Generator().manual_seed(0)))
+    assert all(a is b for a, b in zip(recipe.batch(*batch), batch))
+    assert recipe.after_eval(500, 1.0, result["model"]) is False  # found: nothing waits for it at the defaults
+    assert not recipe.changes_loss and recipe.hard.pool is None and recipe.logged(torch.ones(()), torch.ones(())) == {}
+    assert recipe.after_eval(20000, 0.1, result["model"]) is False  # never a restart without --restart_by
+
+
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_noisy_forward_is_the_packed_forward_when_the_noise_is_zero(cell):
     """--state_noise steps the cell one digit at a time: with no noise it must be the packed model exactly,
@@ -634,7 +673,7 @@ def test_every_digit_logits_read_the_state_after_each_digit(cell):
     torch.manual_seed(0)
     model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 2, "rnn_type": cell})
     inputs, lengths, targets = (b[0] for b in T.random_batches(1, 32, 1, 10, 9, torch.Generator().manual_seed(1)))
-    every = H.every_digit_logits(model, inputs, lengths)
+    every = model.prefix_logits(inputs, lengths, lengths_sorted=True)
     stepped = H.noisy_logits(model, inputs, lengths, 0.0, every_digit=True)
     wanted = H.prefix_targets(inputs, 9)
     for i, length in enumerate(lengths.tolist()):

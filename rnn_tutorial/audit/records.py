@@ -1,0 +1,62 @@
+"""Upkeep of the study's audited records (records/audit/...): judged again from the final weights kept beside
+each, without training, when the audit has changed (reaudit) or by the deep try (deepened)."""
+
+import torch
+
+import train_cls_rnn
+from rnn_tutorial.audit.automaton import extract_automaton
+from rnn_tutorial.audit.dynamics import slowest_loop
+from rnn_tutorial.audit.intervals import IntervalCell
+from rnn_tutorial.audit.judge import PROOF_KEPT_SINCE, PROOF_ONLY_SINCE, VERSION, audit, summary
+from rnn_tutorial.audit.proof import attempt_summary, prove, prove_deep, region_count
+from rnn_tutorial.audit.report import verdict
+
+
+def recorded_model(record, weights_path):
+    """The model of a sweep record, with the final weights kept beside it."""
+    model = train_cls_rnn.build_model(record["flags"])
+    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    return model
+
+
+def reaudit(record, weights_path):
+    """A sweep record judged again by this audit, from the final weights kept beside it."""
+    model = recorded_model(record, weights_path)
+    judged = record["audit"]
+    if judged.get("version", 1) < PROOF_ONLY_SINCE:
+        return {**record, "audit": summary(audit(model, record["flags"]))}
+    torch.set_num_threads(1)
+    model, base = model.eval().float(), record["flags"]["max_number"] + 1
+    # the families and both searches are deterministic and unchanged since: only the proof is tried again
+    if judged["counterexample"] is None and judged["version"] < VERSION and not (
+            judged["proof"]["proven"] and judged["version"] >= PROOF_KEPT_SINCE):
+        _, states, sums, _ = extract_automaton(model, base)
+        judged = {**judged, "proof": prove(model, base, states, sums)}
+        judged["verdict"] = verdict(judged)
+    if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
+        judged = {**judged, "slowest_loop": slowest_loop(model, base)}
+    return {**record, "audit": {**judged, "version": VERSION}}
+
+
+def deepened(record, weights_path):
+    """A record with no counterexample and no proof, judged again by the deep try alone (every other try is
+    recorded as failed); the proof then says it was tried ("deep"), proven or not."""
+    torch.set_num_threads(1)
+    base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
+    attempt = prove_deep(IntervalCell(recorded_model(record, weights_path).eval().float()), base)
+    attempts = proof.get("attempts", []) + [attempt_summary(attempt)]
+    proof = {**attempt, "attempts": attempts} if attempt["proven"] else {
+        **proof, "attempts": attempts, "reason": f"{proof['reason']}; {region_count(attempt)}: {attempt['reason']}"}
+    judged = {**record["audit"], "proof": {**proof, "deep": True}}
+    return {**record, "audit": {**judged, "verdict": verdict(judged)}}
+
+
+def deep_pending(record):
+    """Whether deepened() has anything to add: no counterexample, not proven, the deep try not yet made."""
+    judged = record["audit"]
+    return judged["counterexample"] is None and not judged["proof"]["proven"] and not judged["proof"].get("deep")
+
+
+def stale(record):
+    """Whether reaudit() has anything to add to a record: judged by an older audit, or without a measure."""
+    return record["audit"].get("version", 1) < VERSION or "slowest_loop" not in record["audit"]
