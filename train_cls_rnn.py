@@ -233,6 +233,7 @@ def make_eval_sets(args, progress):
 
 
 def new_model(config, device):
+    """A fresh model as config describes, its recurrent weights as --init says (variants.py)."""
     return variants.initialise_recurrent_weights(build_model(config), config["init"]).to(device)
 
 

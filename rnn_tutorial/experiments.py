@@ -34,8 +34,8 @@ EXPERIMENTS = {
     "sota_lstm": SOTA + ["--rnn_type", "lstm"],
     # the recipe we recommend (README section 12): the article's plain cell, trained on sequences that favour
     # one digit, with noise on its state, and, once it has found the task, with a quarter of every batch the
-    # hardest sequences of lengths 1-10 that the audit's beam search finds for it every 100 steps (its
-    # families stay unseen) and a penalty on how much one digit's step can widen a box around its state, its
+    # hardest sequences of lengths 1-10 that the beam search (beam.py, the audit's too) finds for it every 100
+    # steps (its families stay unseen) and a penalty on how much one digit's step can widen a box around its state, its
     # weight rising towards 0.1 while the model is right on every evaluation sequence and halving when not (so
     # that it forgets older digits, and the audit's proof closes); batch 128: twice the article's 1.28 M
     # sequences of sota_warmup; a run that no evaluation has scored at 99% by step 6000 starts again there from new

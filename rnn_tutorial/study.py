@@ -545,8 +545,8 @@ def main(argv=None):
     p.add_argument("--reaudit", action="store_true",
                    help="exact, table: first judge again, from their kept weights, the runs an older audit judged")
     p.add_argument("--deep", action="store_true",
-                   help="exact, table: first try the audit's deep proof (python -m rnn_tutorial.audit --deep: up to an hour a run) on "
-                        "every recorded run with no counterexample and no proof that has not had it")
+                   help="exact, table: first try the audit's deep proof (python -m rnn_tutorial.audit --deep: up to an "
+                        "hour a run) on every recorded run with no counterexample and no proof that has not had it")
     sweep.add_sweep_arguments(p, seeds_default="")
     args = p.parse_args(argv)
     parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]
