@@ -15,8 +15,8 @@ from typing import Callable, Optional
 SOTA = ["--hidden_dim", "32", "--num_layers", "3", "--batch_size", "64", "--lr", "0.005"]
 
 RECIPE = ["--hidden_dim", "128", "--num_layers", "1", "--lr", "0.002", "--warmup_step", "2000",
-          "--min_seq_len", "1", "--max_seq_len", "10"]  # one wide layer, lengths 1-10 (README section 6)
-SKEW_NOISE = RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2"]  # README section 12
+          "--min_seq_len", "1", "--max_seq_len", "10"]  # one wide layer, lengths 1-10 (docs/study.md)
+SKEW_NOISE = RECIPE + ["--batch_size", "128", "--digit_skew", "1.0", "--state_noise", "0.2"]  # docs/audit.md
 HARD = SKEW_NOISE + ["--hard_share", "0.25"]  # and hard sequences once the task is found
 RELIABLE = HARD + ["--eval_every", "100", "--stretch_penalty", "0.1"]  # and the stretch penalty: `reliable_no_restart`
 
@@ -32,7 +32,7 @@ EXPERIMENTS = {
     "sota_clip": SOTA + ["--grad_clip", "1.0"],
     "sota_gru": SOTA + ["--rnn_type", "gru"],
     "sota_lstm": SOTA + ["--rnn_type", "lstm"],
-    # the recipe we recommend (README section 12): the article's plain cell, trained on sequences that favour
+    # the recipe we recommend (docs/audit.md): the article's plain cell, trained on sequences that favour
     # one digit, with noise on its state, and, once it has found the task, with a quarter of every batch the
     # hardest sequences of lengths 1-10 that the beam search (beam.py, the audit's too) finds for it every 100
     # steps (its families stay unseen) and a penalty on how much one digit's step can widen a box around its state, its
@@ -88,7 +88,7 @@ EXPERIMENTS = {
     # the same at batch 64, the article's budget (`reliable_b64` was `reliable` before batch 128 was tried)
     "reliable_b64": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0", "--state_noise", "0.1"],
     "reliable_b64_no_noise": RECIPE + ["--batch_size", "64", "--digit_skew", "1.0"],
-    # the recipes of section 6.3, right on random sequences (each has seeds with counterexamples): with a
+    # the recipes of docs/study.md (6.3), right on random sequences (each has seeds with counterexamples): with a
     # gated cell (called `reliable` until the audit); the best with the article's cell (every seed right at
     # lengths 2-5, not every seed beyond 20); and that one with twice the batch (twice the sequences)
     "reliable_gru": RECIPE + ["--batch_size", "64", "--rnn_type", "gru"],

@@ -1,4 +1,4 @@
-"""Training beyond the article: what the recipes of README section 12 add to make a network right on
+"""Training beyond the article: what the recipes of docs/audit.md add to make a network right on
 every kind of sequence, not only on random ones. Each is an opt-in flag of train_cls_rnn.py, off by
 default; they live here, not in the script, because the article trains with none of them.
 
@@ -33,7 +33,7 @@ from rnn_tutorial import beam
 
 def add_flags(parser):
     """The recipes' flags, every one off by default (the article's training)."""
-    group = parser.add_argument_group("recipes (beyond the article; README section 12)")
+    group = parser.add_argument_group("recipes (beyond the article; rnn_tutorial/docs/audit.md)")
     group.add_argument("--state_noise", type=float, default=0.0, help="std of Gaussian noise added to the hidden "
                        "state after every digit in training (0 = none, the article's)")
     group.add_argument("--state_noise_from", choices=["start", "found"], default="start",

@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a file: import the package from the repo
 
 import torch  # noqa: E402
 
-from rnn_tutorial import inside, scoring, sweep  # noqa: E402
+from rnn_tutorial import generated, inside, scoring, sweep  # noqa: E402
 from rnn_tutorial.audit import judge, records  # noqa: E402
 from rnn_tutorial.experiments import ABLATION, ARTICLE_SIX, CLAIMS, EXPERIMENTS, INSIDE, PILOTS  # noqa: E402
 
@@ -534,6 +534,43 @@ def print_part(part, entry):
                   "radii apart")
 
 
+def recipe_summary(name, loops):
+    """One sentence on a recipe over every seed recorded, from the slowest-loop rows (one per verdict)."""
+    mine = {row["verdict"]: row["seeds"] for row in loops if row["row"] == name}
+    seeds = sorted(s for group in mine.values() for s in group)
+    proven, unproven, wrong = (mine.get(v, []) for v in VERDICTS)
+
+    def which(group):
+        return "" if not group else f" (seed{'s' if len(group) > 1 else ''} {', '.join(map(str, group))})"
+
+    return (f"`{name}`, over the {len(seeds)} seeds recorded ({sweep.describe_seeds(seeds)}): no counterexample "
+            f"found on {len(seeds) - len(wrong)}{which(wrong)}; proven right for every length on {len(proven)}; not "
+            f"proven on {len(unproven)}{which(unproven)}.")
+
+
+README_RECIPES = ("reliable", "reliable, fresh seeds", "reliable_no_stretch", "reliable_no_stretch, fresh seeds",
+                  "reliable_gru", "reliable_rnn")  # the grid's rows the README shows
+
+
+def generated_parts(study):
+    """The generated parts of README.md and docs/ (generated.py), from study.json's entries."""
+    exact = study["exact"]
+    return {"claims": claims_table(study["luck"]["claims"]), "ablation": ablation_table(study["ablation"]["rows"]),
+            "audited": exact_table(exact["rows"]), "grid": grid_table(exact["grid"]),
+            "loops": loop_table(exact["loops"]),
+            "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
+            "reliable": recipe_summary("reliable", exact["loops"])}
+
+
+def study_from_records(store):
+    """Every part's entry as `study.py table` builds it from the records (default seeds), without writing."""
+    args = argparse.Namespace(part="table", rows=list(ABLATION), recipes=RECIPES, reaudit=False, deep=False,
+                              jobs=1, scheduler=None, fresh=False, recheck=False, seeds_given=False)
+    defaults = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}
+    return {part: run_part(part, argparse.Namespace(**vars(args), seeds=sweep.parse_seeds([defaults[part]])),
+                           store)[0] for part in ("luck", "ablation", "inside", "exact")}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="How lucky the article was, what makes the RNN learn, and why.")
     p.add_argument("part", choices=["luck", "ablation", "inside", "exact", "all", "table"])
@@ -565,6 +602,11 @@ def main(argv=None):
         failed += result.failures
     save_study(study)
     print(f"\nwrote {STUDY_JSON}; draw the figures with: python rnn_tutorial/figures.py")
+    if args.part == "table" and args.seeds == [""] and not args.reaudit and not args.deep:
+        changed = generated.write(generated_parts(study))
+        print("rewrote the generated parts of " + (", ".join(changed) if changed else "nothing (all up to date)"))
+    else:
+        print("the generated parts of README.md and docs/ are rewritten by `python rnn_tutorial/study.py table`")
     sweep.exit_if_failed(sweep.SweepResult({}, failed, 0))
 
 

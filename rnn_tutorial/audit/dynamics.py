@@ -56,7 +56,7 @@ def slowest_loop(model, base, longest=3, settle=60, seed=0):
     sums it visits, from the state after one digit and after five random ones); around it, a small box shrinks
     each lap by the spectral radius of the product of the steps' absolute Jacobians. Its root per digit is how
     much the boxes of a proof must shrink a step there; near 1 they barely do, and a network that needs many
-    steps to forget on some input leaves the keyed boxes no room (README section 12). None for other cells."""
+    steps to forget on some input leaves the keyed boxes no room (docs/audit.md). None for other cells."""
     if not balls_apply(model):
         return None
     w, u, _ = tanh_cell_parts(model, base)
