@@ -52,6 +52,28 @@ def describe_run(task, record):
     return f"{task.name:<12} seed {task.seed:<4} {100 * record['test_accuracy']:5.1f}% (the article's script)"
 
 
+def tasks_of(names, seeds, code=""):
+    """The sweep Tasks of the article's script run with these experiments' flags (code: the script's text; the
+    records are found without it)."""
+    return [sweep.Task("rnn_tutorial.article_check:run_article_script", name, seed, tuple(EXPERIMENTS[name]),
+                       (("code", code),), scoring.relative_cost(EXPERIMENTS[name])) for name in names for seed in seeds]
+
+
+def table(records, names):
+    """The article's own script, per experiment: mean and per-seed accuracy, converged seeds, lengths 11-20."""
+    lines = ["| run (the article's own script) | accuracy, mean | each seed | converged (≥99%) | lengths 11-20 |",
+             "|---|---|---|---|---|"]
+    for name in names:
+        runs = [r for r in records if r["run_name"] == name]
+        if not runs:
+            continue
+        accs = [r["test_accuracy"] for r in runs]
+        lines.append(f"| {name} | {100 * statistics.fmean(accs):.1f}% | {' '.join(f'{100 * a:.1f}' for a in accs)} | "
+                     f"{sum(r['converged'] for r in runs)} of {len(runs)} | "
+                     f"{100 * statistics.fmean(r['accuracy_longer']['11-20'] for r in runs):.1f}% |")
+    return "\n".join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description="Run the article's own script and score it on our test sets.")
     p.add_argument("--runs", nargs="+", choices=[n for n in EXPERIMENTS if claim_words(n)],
@@ -63,9 +85,7 @@ def main():
     if not os.path.isfile(args.article):
         p.error(f"{args.article} not found")
     code = article.training_code(args.article)
-    tasks = [sweep.Task("rnn_tutorial.article_check:run_article_script", name, seed, tuple(EXPERIMENTS[name]),
-                        (("code", code),), scoring.relative_cost(EXPERIMENTS[name]))
-             for name in args.runs for seed in args.seeds]
+    tasks = tasks_of(args.runs, args.seeds, code)
     result = sweep.run_sweep(tasks, sweep.RecordStore(args.records), describe_run, jobs=args.jobs,
                              scheduler=args.scheduler, fresh=args.fresh, recheck=args.recheck)
     records = [{k: v for k, v in r.items() if k != "flags"} for r in scoring.collect(tasks, result.records)]
@@ -73,16 +93,7 @@ def main():
         json.dump({"command": "python rnn_tutorial/article_check.py " + " ".join(sys.argv[1:]), "runs": records},
                   f, indent=1)
         f.write("\n")
-    print("| run (the article's own script) | accuracy, mean | each seed | converged (≥99%) | lengths 11-20 |")
-    print("|---|---|---|---|---|")
-    for name in args.runs:
-        runs = [r for r in records if r["run_name"] == name]
-        if not runs:
-            continue
-        accs = [r["test_accuracy"] for r in runs]
-        print(f"| {name} | {100 * statistics.fmean(accs):.1f}% | {' '.join(f'{100 * a:.1f}' for a in accs)} | "
-              f"{sum(r['converged'] for r in runs)} of {len(runs)} | "
-              f"{100 * statistics.fmean(r['accuracy_longer']['11-20'] for r in runs):.1f}% |")
+    print(table(records, args.runs))
     print(f"wrote {args.out}")
     sweep.exit_if_failed(result)
 

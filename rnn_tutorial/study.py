@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a file: import the package from the repo
 
 import torch  # noqa: E402
 
-from rnn_tutorial import generated, inside, scoring, sweep  # noqa: E402
+from rnn_tutorial import article_check, generated, inside, reproduce, scoring, sweep  # noqa: E402
 from rnn_tutorial.audit import judge, records  # noqa: E402
 from rnn_tutorial.experiments import ABLATION, ARTICLE_SIX, CLAIMS, EXPERIMENTS, INSIDE, PILOTS  # noqa: E402
 
@@ -548,14 +548,32 @@ def recipe_summary(name, loops):
             f"proven on {len(unproven)}{which(unproven)}.")
 
 
+# the runs the experiments document shows: (experiments, seeds) of reproduce.py and of article_check.py
+REPRODUCED = (ARTICLE_SIX + ["reliable_gru", "reliable_rnn"], range(1, 21))
+REMEDIES = (["sota_clip", "sota_gru", "sota_lstm"], range(1, 6))
+ARTICLE_SCRIPT = (["baseline", "deeper_rnn", "sota_warmup"], range(1, 4))
+
+
+def experiment_parts(store):
+    """The experiments document's tables, from reproduce.py's and article_check.py's records."""
+    def recorded(tasks):
+        return scoring.collect(tasks, {t: r for t in tasks if (r := store.load(t)) is not None})
+
+    reproduced, remedies = (recorded(scoring.make_tasks(names, seeds)) for names, seeds in (REPRODUCED, REMEDIES))
+    return {"experiments": reproduce.markdown_table(reproduced), "targets": reproduce.target_table(reproduced),
+            "onsets": reproduce.dynamics_table(reproduced), "remedies": reproduce.markdown_table(remedies),
+            "article-script": article_check.table(recorded(article_check.tasks_of(*ARTICLE_SCRIPT)),
+                                                  ARTICLE_SCRIPT[0])}
+
+
 README_RECIPES = ("reliable", "reliable, fresh seeds", "reliable_no_stretch", "reliable_no_stretch, fresh seeds",
                   "reliable_gru", "reliable_rnn")  # the grid's rows the README shows
 
 
-def generated_parts(study):
-    """The generated parts of README.md and docs/ (generated.py), from study.json's entries."""
+def generated_parts(study, store):
+    """The generated parts of README.md and docs/ (generated.py), from study.json's entries and the records."""
     exact = study["exact"]
-    return {"claims": claims_table(study["luck"]["claims"]), "ablation": ablation_table(study["ablation"]["rows"]),
+    return {**experiment_parts(store), "claims": claims_table(study["luck"]["claims"]), "ablation": ablation_table(study["ablation"]["rows"]),
             "audited": exact_table(exact["rows"]), "grid": grid_table(exact["grid"]),
             "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
@@ -603,8 +621,9 @@ def main(argv=None):
     save_study(study)
     print(f"\nwrote {STUDY_JSON}; draw the figures with: python rnn_tutorial/figures.py")
     if args.part == "table" and args.seeds == [""] and not args.reaudit and not args.deep:
-        changed = generated.write(generated_parts(study))
-        print("rewrote the generated parts of " + (", ".join(changed) if changed else "nothing (all up to date)"))
+        changed = generated.write(generated_parts(study, store))
+        print("the generated parts of README.md and docs/: " + (f"rewrote {', '.join(changed)}" if changed else
+                                                                  "all up to date"))
     else:
         print("the generated parts of README.md and docs/ are rewritten by `python rnn_tutorial/study.py table`")
     sweep.exit_if_failed(sweep.SweepResult({}, failed, 0))

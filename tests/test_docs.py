@@ -16,7 +16,8 @@ DOCUMENTS = generated.documents(ROOT)
 
 
 def test_the_generated_parts_are_what_the_committed_records_give():
-    parts = study.generated_parts(study.study_from_records(sweep.RecordStore(sweep.DEFAULT_RECORDS)))
+    store = sweep.RecordStore(sweep.DEFAULT_RECORDS)
+    parts = study.generated_parts(study.study_from_records(store), store)
     assert generated.differing(parts, ROOT) == []
     shown = [name for path in DOCUMENTS for name in generated.names_in(open(path, encoding="utf-8").read())]
     assert set(shown) == set(parts)  # every part is shown somewhere, and no marker names a part nobody renders
