@@ -573,9 +573,9 @@ README_RECIPES = ("reliable", "reliable, fresh seeds", "reliable_no_stretch", "r
 def generated_parts(study, store):
     """The generated parts of README.md and docs/ (generated.py), from study.json's entries and the records."""
     exact = study["exact"]
-    return {**experiment_parts(store), "claims": claims_table(study["luck"]["claims"]), "ablation": ablation_table(study["ablation"]["rows"]),
-            "audited": exact_table(exact["rows"]), "grid": grid_table(exact["grid"]),
-            "loops": loop_table(exact["loops"]),
+    return {**experiment_parts(store), "claims": claims_table(study["luck"]["claims"]),
+            "ablation": ablation_table(study["ablation"]["rows"]), "audited": exact_table(exact["rows"]),
+            "grid": grid_table(exact["grid"]), "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
             "reliable": recipe_summary("reliable", exact["loops"])}
 
