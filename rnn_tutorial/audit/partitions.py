@@ -53,7 +53,8 @@ def nearest_of_state(points, centres, labels, wanted):
 
 
 class ByState:
-    """k regions per automaton state, around the visited states (float64) whose true sums are `sums`."""
+    """k regions per automaton state, around the visited states (float64) whose true sums are `sums`. One instance
+    serves one try: it remembers, from the first round on, where each image goes."""
 
     sizes_in_reasons = True
 
@@ -127,7 +128,7 @@ class ByKey:
     also holds the regions, as (key, lo, hi), to check them against real states.
     """
 
-    sizes_in_reasons = False
+    sizes_in_reasons = False  # thousands of regions: a failure names the state, not a region's size
 
     def __init__(self, base, k, modes=4, apart=1.0, most_regions=None, keep=False):
         self.base, self.k, self.modes, self.apart, self.most_regions = base, k, modes, apart, most_regions
