@@ -66,8 +66,10 @@ def done(out):
 
 
 def same(line):
-    """The same judgement: everything equal, the verdict too unless only a (left out) deep try differs."""
-    return all(line[k] for k in ("same_counterexample", "same_families", "same_searches", "same_attempts")) and (
+    """The same judgement: the same verdict and proof outcome (a record the opt-in deep try judged is compared
+    without it), the same counterexample, families and searches. The proof's earlier tries may differ where the
+    record's proof was kept from an older audit (judge.PROOF_KEPT_SINCE): `same_attempts` says which."""
+    return all(line[k] for k in ("same_counterexample", "same_families", "same_searches")) and (
         line["same_verdict"] or line["deep"]) and (line["proven_before"] == line["proven_now"] or line["deep"])
 
 
@@ -95,7 +97,8 @@ def main(argv=None):
     lines = done(args.out)
     print(f"{len(lines)} records judged again ({sum(not line['counterexample'] for line in lines)} without a "
           f"counterexample), {len(left) if args.summary else 0} left; the same judgement on "
-          f"{sum(map(same, lines))}; differing: {[line['path'] for line in lines if not same(line)]}")
+          f"{sum(map(same, lines))}; differing: {[line['path'] for line in lines if not same(line)]}; earlier proof "
+          f"tries not as recorded: {[line['path'] for line in lines if not line['same_attempts']]}")
 
 
 if __name__ == "__main__":
