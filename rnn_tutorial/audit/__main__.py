@@ -4,7 +4,6 @@ Exit status: 0 when no counterexample was found (proven or not), 1 when one was,
 The last line printed is the verdict.
 """
 
-import argparse
 import json
 import sys
 
@@ -14,11 +13,12 @@ from rnn_tutorial.audit.judge import audit
 from rnn_tutorial.audit.proof import KEYED_ROUNDS
 from rnn_tutorial.audit.report import report
 from rnn_tutorial.beam import SEARCHED
+from rnn_tutorial.console import OneLineErrorParser
 from rnn_tutorial.runs import CheckpointError
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m rnn_tutorial.audit",
+    p = OneLineErrorParser(prog="python -m rnn_tutorial.audit",
                                 description="Audit a trained model: families, counterexample search, automaton, "
                                             "and a proof for every length where one can be had.")
     p.add_argument("--save_dir", default=None, help="a run folder, or a folder of runs (its newest); "
