@@ -6,7 +6,9 @@ start its first step within PRESTEP_SECONDS; the message names the flag and
 its largest possible value. The estimates use the model's own code, passed in
 (Machine(build_model, make_eval_set)), so this module never imports the
 training script. Not in train_cls_rnn.py because the article checks nothing:
-none of this is needed to follow the tutorial.
+none of this is needed to follow the tutorial. The machine's own flags
+(--device, --threads) are registered here (add_flags), and resolve_device
+picks the device for --device auto.
 """
 
 import math
