@@ -583,18 +583,12 @@ def generated_parts(study, store):
             "reliable": recipe_summary("reliable", exact["loops"])}
 
 
-def study_from_records(store):
-    """Every part's entry as `study.py table` builds it from the records (default seeds), without writing."""
-    args = argparse.Namespace(part="table", rows=list(ABLATION), recipes=RECIPES, reaudit=False, deep=False,
-                              jobs=1, scheduler=None, fresh=False, recheck=False, seeds_given=False)
-    defaults = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}
-    return {part: run_part(part, argparse.Namespace(**vars(args), seeds=sweep.parse_seeds([defaults[part]])),
-                           store)[0] for part in ("luck", "ablation", "inside", "exact")}
+DEFAULT_SEEDS = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}  # each part's seeds without --seeds
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description="How lucky the article was, what makes the RNN learn, and why.")
-    p.add_argument("part", choices=["luck", "ablation", "inside", "exact", "all", "table"])
+    p.add_argument("part", choices=[*DEFAULT_SEEDS, "all", "table"])
     p.add_argument("--rows", nargs="*", choices=list(ABLATION), default=list(ABLATION), metavar="ROW",
                    help="ablation rows (default: all; --rows alone: none): " + "; ".join(ABLATION))
     p.add_argument("--recipes", nargs="*", choices=list(EXPERIMENTS), default=RECIPES, metavar="NAME",
@@ -606,17 +600,32 @@ def main(argv=None):
                    help="exact, table: first try the audit's deep proof (python -m rnn_tutorial.audit --deep: up to an "
                         "hour a run) on every recorded run with no counterexample and no proof that has not had it")
     sweep.add_sweep_arguments(p, seeds_default="")
+    return p
+
+
+def part_arguments(parser, args, part):
+    """The command line's arguments for one part: --seeds, or the part's own default seeds."""
+    part_args = argparse.Namespace(**vars(args))
+    part_args.seeds_given = args.seeds != [""]
+    part_args.seeds = args.seeds if part_args.seeds_given else [DEFAULT_SEEDS[part]]
+    return sweep.check_sweep_arguments(parser, part_args)
+
+
+def study_from_records(store):
+    """Every part's entry as `study.py table` builds it from the records (default seeds), without writing."""
+    parser = build_parser()
+    args = parser.parse_args(["table", "--records", store.root])
+    return {part: run_part(part, part_arguments(parser, args, part), store)[0] for part in DEFAULT_SEEDS}
+
+
+def main(argv=None):
+    p = build_parser()
     args = p.parse_args(argv)
-    parts = ["luck", "ablation", "inside", "exact"] if args.part in ("all", "table") else [args.part]
-    defaults = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}
+    parts = list(DEFAULT_SEEDS) if args.part in ("all", "table") else [args.part]
     store = sweep.RecordStore(args.records)
     study, failed = load_study(), []
     for part in parts:
-        part_args = argparse.Namespace(**vars(args))
-        part_args.seeds_given = args.seeds != [""]
-        part_args.seeds = args.seeds if part_args.seeds_given else [defaults[part]]
-        sweep.check_sweep_arguments(p, part_args)
-        entry, result = run_part(part, part_args, store)
+        entry, result = run_part(part, part_arguments(p, args, part), store)
         print(f"\n## {part}\n")
         print_part(part, entry)
         study[part] = entry
