@@ -11,8 +11,8 @@ stacked nn.RNN -> Linear on the last hidden state, Adam with linear warmup + cos
 
 Sections, in the article's order: 1. data  2. model  3. schedule  4. evaluation  5. training  6. command
 line. What is not the tutorial lives in rnn_tutorial/: run folders (runs.py), flag checks and size limits
-(limits.py), SwanLab (tracking.py), progress (console.py), the ablation's variants (variants.py) and the
-recipes that make a network right on every sequence (hardening.py).
+(limits.py), SwanLab (tracking.py), progress (console.py), the ablation's variants (variants.py), the recipes
+that make a network right on every sequence (hardening.py) and the model's forms they need (model_forms.py).
 """
 
 import argparse
@@ -27,6 +27,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_se
 from torch.utils.data import IterableDataset
 
 from rnn_tutorial import hardening, limits, runs, tracking, variants
+from rnn_tutorial.model_forms import ModelForms
 from rnn_tutorial.console import OneLineErrorParser, Progress, print_summary
 from rnn_tutorial.runs import CheckpointError
 from rnn_tutorial.tracking import TrackingError
@@ -107,12 +108,11 @@ def make_eval_set(num_samples, min_seq_len, max_seq_len, max_number, seed):
 RNN_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
-class RnnClsNet(nn.Module):
+class RnnClsNet(ModelForms, nn.Module):
     """Embedding -> stacked RNN over the packed batch -> Linear on h_n of the last layer.
 
-    forward() is the article's model. The other ways to run it (the logits after every prefix, one digit from a
-    given state) serve the recipes and the audit, which never reach into the cell themselves.
-    """
+    forward() is the article's model; the other ways to run it (after every prefix, from a given state, and
+    ModelForms') serve the recipes and the audit, which never reach into the cell themselves."""
 
     def __init__(self, vocab_size=10, embed_dim=10, hidden_dim=16, num_layers=1, cls_num=10, rnn_type="rnn"):
         super().__init__()

@@ -16,6 +16,12 @@ left out of the per-step figures; start-up is reported separately.
 
     python rnn_tutorial/benchmark.py                      # both configurations
     python rnn_tutorial/benchmark.py --steps 2000 --repeats 1
+    python rnn_tutorial/benchmark.py --recipe             # reliable against the same network without the recipe
+
+--recipe trains the recipe `reliable` and `reliable_rnn_b128` (the same network, batch and schedule, none of
+the recipe's additions) on one seed, whole runs, side by side, one process and one thread each, and prints
+their wall times and the ratio: what the recipe's extras (noise, penalty, hard sequences, frequent
+evaluation) cost over the article's packed step.
 """
 
 import argparse
@@ -145,6 +151,37 @@ def measure_sweep(jobs, runs, steps):
             "waiting_share": waiting / worker_time}
 
 
+RECIPE_PAIR = ("reliable", "reliable_rnn_b128")
+
+
+def recipe_benchmark(args):
+    """Both runs of RECIPE_PAIR at once, in fresh processes; their training loops' wall times and the ratio."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        running = {}
+        for name in RECIPE_PAIR:
+            flags = EXPERIMENTS[name] + ["--seed", str(args.recipe_seed), "--threads", "1", "--swanlab_mode", "disabled",
+                                         "--save_dir", os.path.join(tmp, name)]
+            running[name] = (time.perf_counter(), subprocess.Popen([sys.executable, "train_cls_rnn.py", *flags], cwd=ROOT,
+                                                                     env=env, stdout=subprocess.DEVNULL,
+                                                                     stderr=subprocess.PIPE, text=True))
+        results = {}
+        for name, (started, process) in running.items():
+            _, err = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"{name} failed:\n{err[-2000:]}")
+            with open(os.path.join(tmp, name, "result.json")) as f:
+                results[name] = dict(json.load(f), process_s=time.perf_counter() - started)
+    recipe, plain = (results[name] for name in RECIPE_PAIR)
+    print(f"seed {args.recipe_seed}, side by side, one thread each")
+    for name, r in results.items():
+        print(f"  {name:18s} {r['wall_time_s']:7.1f} s training loop ({r['steps']} steps), accuracy {r['accuracy']:.4f}")
+    print(f"  {RECIPE_PAIR[0]} / {RECIPE_PAIR[1]}: {recipe['wall_time_s'] / plain['wall_time_s']:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
 def sweep_benchmark(args):
     results = [measure_sweep(jobs, args.sweep_runs, args.sweep_steps) for jobs in args.sweep_jobs]
     print(f"\nsweep of {args.sweep_runs} baseline runs of {args.sweep_steps} steps on a local Dask cluster")
@@ -173,9 +210,14 @@ def main():
     p.add_argument("--sweep_runs", type=int, default=8, help="runs per sweep measurement (baseline, seeds 1..N)")
     p.add_argument("--sweep_steps", type=int, default=20000, help="training steps of each run of a sweep measurement")
     p.add_argument("--sweep_jobs", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    p.add_argument("--recipe", action="store_true",
+                   help="instead: the recipe `reliable` against reliable_rnn_b128, whole runs side by side")
+    p.add_argument("--recipe_seed", type=int, default=3, help="the seed of both --recipe runs")
     p.add_argument("--worker", choices=["ours", "bare", "article"], help=argparse.SUPPRESS)
     p.add_argument("--config", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.recipe:
+        return recipe_benchmark(args)
     if args.sweep:
         if args.sweep_runs < 1 or args.sweep_steps < 101 or min(args.sweep_jobs) < 1:
             p.error("--sweep_runs and --sweep_jobs must be at least 1, --sweep_steps above 100")

@@ -7,8 +7,8 @@ default; they live here, not in the script, because the article trains with none
                         each evaluation; with every recipe flag off it changes nothing
   loss                the training loss with the four below, as the flags set them, and its
                         cross-entropy part
-  stepped_states      --state_noise: the forward pass a digit at a time, with Gaussian noise on the
-  noisy_logits          hidden state after every digit
+  noisy_logits        --state_noise: the logits of the forward pass with Gaussian noise on the hidden
+                        state after every digit (the model's noisy_states, model_forms.py)
   box_stretch         --stretch_penalty: once the task is found, a penalty on how much one digit's step
                         can widen a box around the states the cell reaches (one tanh layer)
   forgetting          --forget_penalty: once the task is found, a penalty on how far apart the states
@@ -27,6 +27,7 @@ import math
 
 import torch
 import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnn_tutorial import beam
 
@@ -117,42 +118,28 @@ class Recipe:
         return restart
 
 
-def stepped_states(model, x, seq_lengths, noise):
-    """The forward pass one digit at a time, with Gaussian noise on the hidden state after every digit, so
-    that a network whose states drift is punished for it. An ended sequence keeps its state through the
-    padded steps, as packing would. Returns the top layer's state carried after each digit and the cell's
-    own output before the noise was added (what --stretch_penalty measures), both (batch, time, hidden)."""
-    embedded, parts, carried, outputs = model.embedding(x), None, [], []
-    for t in range(x.shape[1]):
-        _, new = model.run(embedded[:, t : t + 1], None if parts is None else model.state_from_parts(parts))
-        new = model.state_parts(new)
-        outputs.append(new[0][-1])
-        new = tuple(s + noise * torch.randn_like(s) for s in new)
-        running = (t < seq_lengths).to(x.device).view(1, -1, 1)
-        parts = new if parts is None else tuple(torch.where(running, n, o) for n, o in zip(new, parts))
-        carried.append(parts[0][-1])
-    return torch.stack(carried, dim=1), torch.stack(outputs, dim=1)
-
-
 def noisy_logits(model, x, seq_lengths, noise, every_digit=False):
-    """The logits of stepped_states: after the last digit, (batch, classes), or after each digit,
-    (batch, time, classes)."""
-    carried, _ = stepped_states(model, x, seq_lengths, noise)
-    return model.fc(carried if every_digit else carried[:, -1])
+    """--state_noise: the logits of the forward pass with Gaussian noise on the hidden state after every digit (the
+    model's noisy_states), so that a network whose states drift is punished for it: after the last digit, (batch,
+    classes), or after each digit, (batch, time, classes), zero past each sequence's end."""
+    final, carried, _ = model.noisy_states(x, seq_lengths, noise)
+    if not every_digit:
+        return model.fc(final)
+    return pad_packed_sequence(carried._replace(data=model.fc(carried.data)), batch_first=True, total_length=x.shape[1])[0]
 
 
-def box_stretch(model, outputs, seq_lengths):
-    """--stretch_penalty: how much one digit's step can widen a box around each state the cell reached.
+def box_stretch(model, outputs):
+    """--stretch_penalty: how much one digit's step can widen a box around each state the cell reached, outputs
+    (states, hidden): the cell's output at every running digit.
 
     For h' = tanh(W h + u), unit i of h' moves by at most (1 - h'_i^2) * sum_j |W_ij| per unit of
     box width (tanh's slope there times its row of W): a saturated unit (|h'| near 1) widens nothing.
-    The mean over running positions of the sum over units of its square. A network whose every unit
+    The mean over the states of the sum over units of its square. A network whose every unit
     stays below 1 forgets old digits one step at a time, which is what lets the audit's boxes close.
     """
     rows = model.rnn.weight_hh_l0.abs().sum(dim=1)
-    per_state = (((1 - outputs**2) * rows) ** 2).sum(dim=2)  # (batch, time)
-    running = torch.arange(outputs.shape[1], device=outputs.device)[None, :] < seq_lengths.to(outputs.device)[:, None]
-    return per_state[running].mean()
+    slope = 1 - outputs * outputs
+    return (slope * slope).mv(rows * rows).mean()  # sum_i (slope_i * row_i)^2 per state, as one product
 
 
 def partners(inputs, lengths, pad, generator, keep=2):
@@ -222,17 +209,17 @@ def loss(model, criterion, inputs, lengths, targets, noise, args, stretch_weight
     if forget_weight:  # first: the recorded runs summed their gradients in this order, bit for bit
         forget = forget_weight * forgetting(model, inputs, lengths, args.max_number + 1, generator)
     if every_digit and not (noise or stretch_weight):
-        logits = model.prefix_logits(inputs, lengths, lengths_sorted=True)  # packed: nothing needs a digit at a time
+        logits = model.prefix_logits(inputs, lengths, lengths_sorted=True).flatten(0, 1)  # the article's packed pass
+        targets = prefix_targets(inputs, args.max_number).flatten()  # padded places are -100: skipped
     else:
-        carried, outputs = stepped_states(model, inputs, lengths, noise)
-        logits = model.fc(carried if every_digit else carried[:, -1])
-    if every_digit:
-        cross_entropy = criterion(logits.flatten(0, 1), prefix_targets(inputs, args.max_number).flatten())
-    else:
-        cross_entropy = criterion(logits, targets)
+        final, carried, outputs = model.noisy_states(inputs, lengths, noise)
+        logits = model.fc(carried.data if every_digit else final)
+        if every_digit:  # in packing's order: each running digit's prefix and its answer
+            targets = pack_padded_sequence(prefix_targets(inputs, args.max_number), lengths.cpu(), batch_first=True).data
+    cross_entropy = criterion(logits, targets)
     total = cross_entropy
     if stretch_weight:
-        total = total + stretch_weight * box_stretch(model, outputs, lengths)
+        total = total + stretch_weight * box_stretch(model, outputs.data)
     return (total + forget if forget_weight else total), cross_entropy
 
 
@@ -259,8 +246,8 @@ class HardSequences:
         found = []
         for length, (margins, sequence) in enumerate(beam.beam_levels(searched, base, max_length=longest,
                                                                       max_sequences=math.inf), start=1):
-            if length >= shortest:
-                found += [sequence(int(i)) for i in margins.argsort()[:per_length]]
+            if length >= shortest:  # the per_length smallest margins, smallest first
+                found += sequence(margins.topk(min(per_length, len(margins)), largest=False).indices)
         inputs = torch.full((len(found), longest), base, dtype=torch.long)  # padded with the pad token
         for row, digits in enumerate(found):
             inputs[row, : len(digits)] = torch.tensor(digits)

@@ -14,10 +14,12 @@ from collections import Counter
 import pytest
 import torch
 import torch.nn as nn
+from torch.nn.utils.rnn import pad_packed_sequence
 
 import predict_cls_rnn as P
 import train_cls_rnn as T
 from rnn_tutorial import hardening as H, limits, runs, variants
+from rnn_tutorial.audit import searches
 from conftest import QUICK, ROOT, default_ctrl_c, run_script
 
 
@@ -593,22 +595,74 @@ def test_box_stretch_is_tanhs_slope_times_each_row_of_weights_at_the_states_reac
     model = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 2, "num_layers": 1})
     with torch.no_grad():
         model.rnn.weight_hh_l0.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))  # rows sum to 3 and 0.5
-    outputs = torch.tensor([[[0.0, 0.5], [0.6, -0.8]], [[0.0, 0.0], [0.99, 0.99]]])  # (batch, time, hidden)
-    lengths = torch.tensor([2, 1])  # the second sequence's second position is padding
+    outputs = torch.tensor([[0.0, 0.5], [0.6, -0.8], [0.0, 0.0]])  # (running positions, hidden)
     first = 3.0**2 + (0.75 * 0.5) ** 2
     second = (0.64 * 3.0) ** 2 + (0.36 * 0.5) ** 2
     third = 3.0**2 + 0.5**2  # h = 0: tanh's slope is 1
-    assert math.isclose(H.box_stretch(model, outputs, lengths).item(), (first + second + third) / 3, rel_tol=1e-6)
+    assert math.isclose(H.box_stretch(model, outputs).item(), (first + second + third) / 3, rel_tol=1e-6)
 
     inputs, lengths, _ = (b[0] for b in T.random_batches(1, 16, 1, 6, 9, torch.Generator().manual_seed(1)))
-    carried, outputs = H.stepped_states(model, inputs, lengths, noise=0.5)
+    final, carried, outputs = model.noisy_states(inputs, lengths, noise=0.5)
+    carried, outputs = (pad_packed_sequence(p, batch_first=True)[0] for p in (carried, outputs))
     assert outputs.abs().max() < 1  # tanh's own outputs, not the noisy states carried on
+    assert torch.equal(final, carried[torch.arange(len(lengths)), lengths - 1])  # each sequence's own last digit
     rnn = model.rnn
     for t in range(1, inputs.shape[1]):  # each output is the cell applied to the noisy state carried to it
         pre = (model.embedding(inputs[:, t]) @ rnn.weight_ih_l0.T + rnn.bias_ih_l0
                + carried[:, t - 1] @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
         running = t < lengths
         assert torch.allclose(outputs[running, t], torch.tanh(pre)[running], atol=1e-6)
+
+
+class SteppedNet(T.RnnClsNet):
+    """The model with its tanh cell's fast forms replaced by the stepped ones (the code before they existed)."""
+
+    noisy_states = T.RnnClsNet.noisy_states_stepped
+    step_each_digit = T.RnnClsNet.step_each_digit_stepped
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fast_noisy_pass_equals_the_stepped_one_with_the_same_noise_gradients_included(layers):
+    """noisy_states of a tanh cell (NoisyTanhRecurrence, its backward written out) against the stepped form (autograd
+    through run() once per digit): the same draws of the global generator give the same states, outputs and
+    gradients, up to float rounding; both draw once, the same numbers, so what is drawn after them is the same too."""
+    config = {"max_number": 9, "embed_dim": 10, "hidden_dim": 8, "num_layers": layers}
+    torch.manual_seed(0)
+    fast = T.build_model(config)
+    stepped = SteppedNet(10, 10, 8, layers, 10)
+    stepped.load_state_dict(fast.state_dict())
+    inputs, lengths, _ = (b[0] for b in T.random_batches(1, 64, 1, 10, 9, torch.Generator().manual_seed(1)))
+    inputs = nn.functional.pad(inputs, (0, 2), value=10)  # two columns of padding alone, as hard sequences make
+    results = []
+    for model in (fast, stepped):
+        torch.manual_seed(5)
+        final, carried, outputs = model.noisy_states(inputs, lengths, 0.3)
+        after = torch.rand(3)
+        loss = (final**2).sum() + (carried.data**3).sum() + outputs.data.sum()
+        grads = torch.autograd.grad(loss, list(model.embedding.parameters()) + list(model.rnn.parameters()))
+        results.append((final, carried.data, outputs.data, carried.batch_sizes, after, grads))
+    (f1, c1, o1, b1, a1, g1), (f2, c2, o2, b2, a2, g2) = results
+    assert torch.equal(b1, b2) and torch.equal(a1, a2)
+    assert not torch.allclose(f1, fast.noisy_states(inputs, lengths, 0.0)[0], atol=1e-3)  # the noise is there
+    for x, y in [(f1, f2), (c1, c2), (o1, o2), *zip(g1, g2)]:  # to float rounding at the tensor's own scale
+        assert (x - y).abs().max() <= 1e-5 * x.abs().max() + 1e-6
+
+
+def test_search_pool_of_the_fast_step_equals_the_stepped_ones():
+    """The hard sequences' search with step_each_digit (each state's W_hh h shared by its ten children) finds the
+    same pool as stepping every child, and the audit's search the same first wrong sequence."""
+    torch.manual_seed(0)
+    fast = T.build_model({"max_number": 9, "embed_dim": 10, "hidden_dim": 16, "num_layers": 1})
+    stepped = SteppedNet(10, 10, 16, 1, 10)
+    stepped.load_state_dict(fast.state_dict())
+    pools = []
+    for model in (fast, stepped):
+        hard = H.HardSequences(0.25, 128, 1, 8, 9, seed=0, pool=400)
+        hard.refresh(model)
+        pools.append(hard.pool)
+    assert all(torch.equal(a, b) for a, b in zip(*pools))
+    assert len(pools[0][0]) == 10 + 7 * 50  # the ten one-digit sequences, and 400 // 8 of each longer length
+    assert searches.search(fast, 10, max_length=8) == searches.search(stepped, 10, max_length=8)
 
 
 def test_forget_penalty_partners_share_the_sum_and_the_last_two_digits_and_their_states_are_compared(tmp_path):
