@@ -337,7 +337,7 @@ def train(args, progress="auto"):
         run_eval(step)
     tracker.finish(state)
 
-    result = {"config": config, "steps": step, "interrupted": state == "aborted", "wall_time_s": wall_time,
+    result = {"config": config, "steps": step, "interrupted": state == "aborted", "wall_time_s": wall_time, "device": device,
               "num_params": num_params, "final_loss": last_loss, "restarted_at": recipe.restarted_at,
               "history": history, "train_curve": train_curve, "final": history[-1],
               "checkpoint": os.path.join(args.save_dir, f"model_step_{step}.pt") if step else None, "model": model}

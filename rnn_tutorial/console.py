@@ -81,8 +81,10 @@ def print_summary(result):
     """The lines a training run ends with: speed, accuracy, where its checkpoints are, what to try next."""
     config, final = result["config"], result["final"]
     rate = result["steps"] / max(result["wall_time_s"], 1e-9)
+    threads = config["threads"]
+    where = f"the CPU, {threads} thread{'s' * (threads > 1)}" if result["device"].type == "cpu" else str(result["device"])
     lines = [
-        f"Trained {result['steps']} steps in {result['wall_time_s']:.1f} s ({rate:.0f} steps/s), "
+        f"Trained {result['steps']} steps in {result['wall_time_s']:.1f} s on {where} ({rate:.0f} steps/s), "
         f"{result['num_params']} parameters.",
         f"  accuracy, lengths {config['min_seq_len']}-{config['max_seq_len']}: {final['accuracy']:.4f} "
         f"({config['eval_samples']} fixed evaluation sequences)",

@@ -11,6 +11,9 @@ JSON line per record, appended as soon as it is judged, so a stopped run resumes
 The records: `reliable` over seeds 1-58 (each through the record that stands for it), then, from every
 other recorded recipe or ablation row, one convicted and one clean record drawn with a fixed seed, of
 which 24 convicted and 18 clean are kept (fixed seeds: the same selection every time).
+
+The committed results judged `reliable`'s records of the code before the fast noisy pass; those records
+are now under records/archive/stepped-noise/ (docs/study.md, "How we got here"), the same paths below it.
 """
 
 import argparse

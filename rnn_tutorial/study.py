@@ -548,6 +548,23 @@ def recipe_summary(name, loops):
             f"proven on {len(unproven)}{which(unproven)}.")
 
 
+def recipe_time(name, store):
+    """One sentence on how long a recipe's recorded runs took, training and audit, from the records (each run is
+    timed by itself: one process and one torch thread, the sweep running two at once on the records' machine)."""
+    runs = [r for t in exact_tasks(GRID_SEEDS, [], store, [name]) if (r := store.load(t) or same_run_without_restart(t, store))]
+    if not runs:
+        return f"`{name}` has no recorded run."
+    cores = sorted({r["env"]["cpus"] for r in runs})
+
+    def spread(values):
+        values = sorted(values)
+        return f"a median of {values[len(values) // 2]:.0f} s ({values[0]:.0f}-{values[-1]:.0f} s)"
+
+    return (f"Each of the {len(runs)} recorded runs of `{name}` trained in {spread(r['wall_time_s'] for r in runs)} "
+            f"on one core, two runs at a time on a machine of {' or '.join(map(str, cores))} cores, and its audit "
+            f"took {spread(r['audit']['seconds'] for r in runs)}.")
+
+
 # the runs the experiments document shows: (experiments, seeds) of reproduce.py and of article_check.py
 REPRODUCED = (ARTICLE_SIX + ["reliable_gru", "reliable_rnn"], range(1, 21))
 REMEDIES = (["sota_clip", "sota_gru", "sota_lstm"], range(1, 6))
@@ -580,7 +597,7 @@ def generated_parts(study, store):
             "ablation": ablation_table(study["ablation"]["rows"]), "audited": exact_table(exact["rows"]),
             "grid": grid_table(exact["grid"]), "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
-            "reliable": recipe_summary("reliable", exact["loops"])}
+            "reliable": recipe_summary("reliable", exact["loops"]), "reliable-time": recipe_time("reliable", store)}
 
 
 DEFAULT_SEEDS = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}  # each part's seeds without --seeds

@@ -330,7 +330,8 @@ def test_end_to_end_run_writes_config_and_checkpoints(tmp_path):
     state = torch.load(tmp_path / "out" / "model_step_300.pt", weights_only=True)
     assert set(state) >= {"embedding.weight", "fc.weight", "rnn.weight_ih_l0"}
     assert any(p.name.startswith("run-") for p in (tmp_path / "logs").iterdir())  # SwanLab wrote locally
-    assert "Trained 300 steps" in out.stdout and "swanlab watch logs" in out.stdout
+    assert "Trained 300 steps in" in out.stdout and "on the CPU, 1 thread (" in out.stdout
+    assert "swanlab watch logs" in out.stdout
     assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".tmp")]
 
 
