@@ -133,7 +133,8 @@ def test_boxes_keyed_by_the_last_digits_prove_an_adder_and_refuse_flaws_near_and
     model = exact_adder(base=3)  # its units say the sum and the last digit, so keys of one digit are tight
     proven = proof.prove_with_keyed_boxes(intervals.IntervalCell(model), 3, 1, modes, apart, widening, keep_boxes=True)
     assert proven["proven"] and proven["boxes"] == 9 and proven["min_margin"] > 1 and proven["widest"] < 0.01
-    key, lo, hi = proven.pop("kept")  # the invariant, checked on real states: each lies in a box of its key
+    kept = proven.pop("kept")  # the invariant, checked on real states: each lies in a box of its key
+    key, (lo, hi) = kept["keys"], kept["regions"]
     digits = torch.randint(0, 3, (200, 40), generator=torch.Generator().manual_seed(0))
     states = model.rnn(model.embedding(digits))[0].detach().double()  # (sequence, position, units)
     wanted = (digits.cumsum(dim=1) % 3) * 3 + digits  # the sum so far and the last digit

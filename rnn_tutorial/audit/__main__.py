@@ -8,6 +8,7 @@ import json
 import sys
 
 import predict_cls_rnn
+from rnn_tutorial.audit import certificate
 from rnn_tutorial.audit.automaton import draw_automaton
 from rnn_tutorial.audit.judge import audit
 from rnn_tutorial.audit.proof import KEYED_ROUNDS
@@ -34,6 +35,8 @@ def main(argv=None):
                    "last four digits (about a minute a round on one core, up to an hour)")
     p.add_argument("--figure", help="draw the automaton's transition table to this PNG")
     p.add_argument("--json", help="write the whole audit to this file")
+    p.add_argument("--certificate", help="for a proof by boxes, write its certificate to this file, for "
+                   "python -m rnn_tutorial.check_proof CERT --save_dir RUN")
     args = p.parse_args(argv)
     if min(args.beam_sequences, args.gradient_sequences) < 0 or args.max_length < 6 or args.keyed_rounds < 1:
         p.error("--beam_sequences and --gradient_sequences must be zero or positive, --max_length at least 6 and "
@@ -46,12 +49,22 @@ def main(argv=None):
         return 2
     print(predict_cls_rnn.describe(config, checkpoint))
     result = audit(model, config, args.beam_sequences, args.max_length, gradient_sequences=args.gradient_sequences,
-                   keyed_rounds=args.keyed_rounds, deep=args.deep)
+                   keyed_rounds=args.keyed_rounds, deep=args.deep, certificate=bool(args.certificate))
+    cert = certificate.certificate(model, config["max_number"] + 1, result["proof"])
+    result["proof"].pop("kept", None)
     print(report(result))
     if args.figure:
         draw_automaton(result["automaton"], args.figure, f"{config.get('run_name', '?')}: where each digit "
                                                          "takes each state")
         print(f"wrote {args.figure}")
+    if args.certificate:
+        if cert is None:
+            print("no certificate: " + ("not proven" if not result["proof"]["proven"] else
+                                        "the checker reads proofs by boxes of one tanh layer, not this one"))
+        else:
+            size = certificate.write(cert, args.certificate)
+            print(f"wrote the certificate {args.certificate} ({size / 1e6:.1f} MB: {len(cert['lo']):,} regions); "
+                  f"check it with: python -m rnn_tutorial.check_proof {args.certificate} --checkpoint {checkpoint}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"checkpoint": checkpoint, **result}, f, indent=1)

@@ -46,7 +46,7 @@ def grow_to_fixpoint(domain, partition, rounds, widening=0.1):
             result.update(proven=True, reason=f"fixpoint after {round_} rounds; smallest read-out margin "
                                               f"{float(margin.min()):.3g}{domain.proof_note(regions)}",
                           min_margin=float(margin.min()), widest=domain.widest(regions))
-            partition.keep(result, regions)
+            partition.keep(result, regions, into)
             return result
         regions = domain.widen(regions, needed, widening)
     result["reason"] = f"no fixpoint within {rounds} rounds (the {domain.noun} kept growing)"

@@ -23,8 +23,9 @@ PROOF_KEPT_SINCE = 4  # and since this one, only tries after every earlier one f
 
 
 def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_state=(1, 4, 16),
-          gradient_sequences=SEARCHED, keyed_rounds=KEYED_ROUNDS, deep=False):
-    """Families, both searches, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up."""
+          gradient_sequences=SEARCHED, keyed_rounds=KEYED_ROUNDS, deep=False, certificate=False):
+    """Families, both searches, automaton and proof of one model; a JSON-ready dict whose 'verdict' sums it up.
+    certificate: a proof by boxes also holds, under proof["kept"] (tensors, not JSON), what its certificate needs."""
     torch.set_num_threads(1)  # as train(): fastest for a model this small, and never oversubscribes a busy machine
     start = time.perf_counter()
     model = model.eval().float()
@@ -41,7 +42,7 @@ def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_s
         counterexample = {"sequence": shortest, "answer": answer(model, shortest), "truth": sum(shortest) % base}
     automaton, states, sums, _ = extract_automaton(model, base)
     proof = {"proven": False, "reason": "a counterexample exists"} if counterexample else prove(
-        model, base, states, sums, regions_per_state, keyed_rounds=keyed_rounds, deep=deep)
+        model, base, states, sums, regions_per_state, keyed_rounds=keyed_rounds, deep=deep, keep=certificate)
     result = {"families": families, "searched": tried, "beam_found": found, "gradient_search": gradient,
               "counterexample": counterexample, "automaton": automaton, "proof": proof,
               "stretch": stretch(model, base, states), "slowest_loop": slowest_loop(model, base),

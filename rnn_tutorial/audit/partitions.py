@@ -58,8 +58,8 @@ class ByState:
 
     sizes_in_reasons = True
 
-    def __init__(self, states, sums, base, k):
-        self.base = base
+    def __init__(self, states, sums, base, k, keep=False):
+        self.base, self.keep_regions = base, keep
         self.state_of, self.members = groups_by_state(states, sums, base, k)
         self.into = None
 
@@ -86,8 +86,13 @@ class ByState:
                                                     (self.state_of[sources] + digits) % self.base), self.entry_into])
         return regions, domain.cat(images, self.entry), self.into, True
 
-    def keep(self, result, regions):
-        pass
+    def keep(self, result, regions, into):
+        """With keep: what a certificate needs (certificate.py): the regions, their labels, where each image
+        went, and where the initial state's images went (the base cases, of one digit)."""
+        if self.keep_regions:
+            count = len(self.state_of)
+            result["kept"] = {"labels": self.state_of, "regions": regions, "next": into[: count * self.base].view(
+                count, self.base), "entry": into[count * self.base:], "k": 1}
 
 
 def nearest_box_of_key(points, wanted, centres, key, modes, apart):
@@ -169,6 +174,11 @@ class ByKey:
             regions = domain.append(regions, images, new)
         return regions, images, into, bool((into >= 0).all()) and not len(new)
 
-    def keep(self, result, regions):
+    def keep(self, result, regions, into):
+        """With keep: the regions by key as (key, lo, hi), to check against real states, and what a certificate
+        needs (certificate.py): the regions, their labels, where each image went, and the base cases (region j
+        started from the j-th sequence of k digits, beam.each_digit_after's order)."""
         if self.keep_regions:
-            result["kept"] = (self.key, *regions)
+            result["kept"] = {"keys": self.key, "labels": self.labels(), "regions": regions,
+                              "next": into.view(len(self.key), self.base), "entry": torch.arange(self.base**self.k),
+                              "k": self.k}

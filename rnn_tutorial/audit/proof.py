@@ -28,16 +28,16 @@ DEEP_TRY, DEEP_ROUNDS, DEEP_MOST_BOXES = (4, 16, 1.0, 0.1), 60, 150_000
 
 
 def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, keyed_tries=KEYED_TRIES,
-          keyed_rounds=KEYED_ROUNDS, deep=False):
+          keyed_rounds=KEYED_ROUNDS, deep=False, keep=False):
     """Try to prove the model right on every sequence; a dict saying whether, and if not, why not.
     Boxes first (they suit saturated units); then, for the plain tanh cell, balls (they suit a map that
     contracts near its states while mixing its units); then boxes keyed by the sum and the last digits
     (they suit a network that remembers its last few digits and forgets older ones); deep: and last the
-    deep try."""
+    deep try. keep: a proof by boxes also holds what its certificate needs, under "kept" (certificate.py)."""
     boxes, states = Boxes(model), states.double()
     attempts = []
     for k in regions_per_state:
-        attempts.append(prove_with_boxes(boxes, base, states, sums, k, rounds))
+        attempts.append(prove_with_boxes(boxes, base, states, sums, k, rounds, keep))
         if attempts[-1]["proven"]:
             break
     if not attempts[-1]["proven"] and balls_apply(model):
@@ -47,11 +47,11 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
                 break
     if not attempts[-1]["proven"]:
         for k, modes, apart, widening in keyed_tries:
-            attempts.append(prove_with_keyed_boxes(boxes, base, k, modes, apart, widening, keyed_rounds))
+            attempts.append(prove_with_keyed_boxes(boxes, base, k, modes, apart, widening, keyed_rounds, keep))
             if attempts[-1]["proven"]:
                 break
     if deep and not attempts[-1]["proven"]:
-        attempts.append(prove_deep(boxes, base))
+        attempts.append(prove_deep(boxes, base, keep))
     best = dict(attempts[-1])
     if not best["proven"]:  # why the largest try of each kind of region failed
         last_of_each = {a["method"]: a for a in attempts}.values()
@@ -60,11 +60,11 @@ def prove(model, base, states, sums, regions_per_state=(1, 4, 16), rounds=400, k
     return best
 
 
-def prove_with_boxes(boxes, base, states, sums, k, rounds):
+def prove_with_boxes(boxes, base, states, sums, k, rounds, keep=False):
     """Boxes around the visited states (k per automaton state), grown until every digit maps each box into a
     box of the right state. boxes: a Boxes domain (or the model)."""
     boxes = boxes if isinstance(boxes, Boxes) else Boxes(boxes)
-    return grow_to_fixpoint(boxes, ByState(states, sums, base, k), rounds)
+    return grow_to_fixpoint(boxes, ByState(states, sums, base, k, keep), rounds)
 
 
 def prove_with_balls(model, base, states, sums, k=1, rounds=100):
@@ -87,9 +87,9 @@ def prove_with_keyed_boxes(boxes, base, k, modes=4, apart=1.0, widening=0.1, rou
     return grow_to_fixpoint(boxes, ByKey(base, k, modes, apart, most_boxes, keep_boxes), rounds, widening)
 
 
-def prove_deep(boxes, base):
+def prove_deep(boxes, base, keep=False):
     """The deep try (DEEP_TRY), bounded in rounds and boxes."""
-    return prove_with_keyed_boxes(boxes, base, *DEEP_TRY, DEEP_ROUNDS, most_boxes=DEEP_MOST_BOXES)
+    return prove_with_keyed_boxes(boxes, base, *DEEP_TRY, DEEP_ROUNDS, keep, most_boxes=DEEP_MOST_BOXES)
 
 
 def attempt_summary(attempt):
