@@ -16,13 +16,14 @@ Sections: 1. loading a trained model  2. reading a sequence  3. prediction
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
 
 import torch
 
-from rnn_tutorial import runs
+from rnn_tutorial import runs, verdicts
 from rnn_tutorial.runs import CheckpointError
 from train_cls_rnn import build_model
 
@@ -121,7 +122,9 @@ def answer(model, config, sequence):
     }
     lo, hi = config["min_seq_len"], config["max_seq_len"]
     if not lo <= len(sequence) <= hi:
-        record["note"] = f"length {len(sequence)} is outside the trained {lo}-{hi}: extrapolation"
+        record["note"] = (f"length {len(sequence)} is outside the trained {lo}-{hi}, within the audit's proof for every "
+                          "length" if config.get("proven") else
+                          f"length {len(sequence)} is outside the trained {lo}-{hi}: extrapolation")
     return record
 
 
@@ -250,16 +253,20 @@ def main(argv=None):
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    # what the audit found, if it judged these weights (rnn_tutorial/verdicts.py): said after the load line
+    known, proven, note = verdicts.read(os.path.dirname(os.path.abspath(checkpoint)), model.state_dict())
+    config = {**config, "proven": proven}
+    loaded = "\n".join([describe(config, checkpoint)] + [line for line in (known, note) if line])
 
     if args.sequence:
-        print(describe(config, checkpoint), file=sys.stderr)
+        print(loaded, file=sys.stderr)
         output, ok = handle_line(model, config, " ".join(args.sequence), args.json)
         print(output, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
     if sys.stdin.isatty():
-        print(describe(config, checkpoint))
+        print(loaded)
         return interactive(model, config, args.json)
-    print(describe(config, checkpoint), file=sys.stderr)
+    print(loaded, file=sys.stderr)
     return piped(model, config, args.json, sys.stdin)
 
 

@@ -10,7 +10,7 @@ import torch
 
 import train_cls_rnn as T
 from audit_fixtures import exact_adder
-from conftest import ROOT, run_module
+from conftest import ROOT, run_module, run_script
 from rnn_tutorial import check_proof, runs
 from rnn_tutorial.audit import certificate, judge, proof
 
@@ -126,8 +126,12 @@ def test_audit_writes_a_certificate_the_command_line_checker_accepts_and_exit_st
     audited = run_module("rnn_tutorial.audit", "--save_dir", str(tmp_path / "exact"), "--beam_sequences", "100000",
                          "--gradient_sequences", "10000", "--max_length", "20", "--certificate", str(cert), timeout=300)
     assert audited.returncode == 0 and f"wrote the certificate {cert}" in audited.stdout, audited.stderr
+    assert "the checker: valid: 100 regions" in audited.stdout
     good = run_module("rnn_tutorial.check_proof", str(cert), "--save_dir", str(tmp_path / "exact"))
     assert good.returncode == 0 and good.stdout.startswith("valid: 100 regions, 1,000 transitions"), good.stderr
+    asked = run_script("predict_cls_rnn.py", "--save_dir", str(tmp_path / "exact"), *["7"] * 12)  # trained on 1-5
+    assert asked.returncode == 0 and asked.stderr.splitlines()[1] == "audit: proven for every length (certificate checked)"
+    assert asked.stdout.startswith("[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7] -> 4 ") and "extrapolation" not in asked.stdout
     write_run(tmp_path / "other", exact_adder(strength=19.0))
     other = run_module("rnn_tutorial.check_proof", str(cert), "--checkpoint", str(tmp_path / "other" / "model_step_1.pt"))
     assert other.returncode == 1 and other.stdout.strip() == \

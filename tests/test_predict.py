@@ -254,3 +254,40 @@ def test_retraining_another_config_into_the_same_folder(trained_dir, tmp_path):
     assert "model_step_150.pt" in answer.stderr and "digits 0-4" in answer.stderr
     bad = predict(run, "4 9")
     assert bad.returncode == 1 and "0..4" in bad.stderr
+
+
+# ---------------------------------------------------------------- what the audit found
+
+
+def test_the_predictor_says_what_the_audit_found_and_ignores_a_stale_verdict(trained_dir, tmp_path):
+    """audit.json in the run folder (rnn_tutorial/verdicts.py, written by the audit): its verdict is said after the
+    load line; one for other weights is ignored with a one-line note; a folder without one behaves as before."""
+    from rnn_tutorial import verdicts
+    folder = tmp_path / "run"
+    shutil.copytree(trained_dir, folder)
+    model, _, checkpoint = P.load_trained_model(str(folder))
+    state = model.state_dict()
+
+    def said(*sequence):
+        out = predict(folder, *sequence)
+        assert out.returncode == 0, out.stderr
+        return out.stderr.splitlines()[1:], out.stdout
+
+    assert said("3", "7")[0] == []  # no audit: as before
+    not_proven = {"verdict": "no counterexample (10 sequences searched); not proven: ...", "proof": {"proven": False}}
+    verdicts.write(str(folder), checkpoint, state, not_proven)
+    assert said("3", "7")[0] == ["audit: no counterexample found, not proven"]
+    wrong = {"verdict": "counterexample 4 0x11 -> 3 (truth 4)", "proof": {"proven": False}}
+    verdicts.write(str(folder), checkpoint, state, wrong, counterexample_text="4 0x11")
+    assert said("3", "7")[0] == ["audit: wrong on `4 0x11` (audit)"]
+    proven = {"verdict": "no counterexample (10 sequences searched); proven for every length", "proof": {"proven": True}}
+    verdicts.write(str(folder), checkpoint, state, proven, certificate={"path": "c", "checked": True, "message": "valid"})
+    lines, answer = said(*["1"] * 12)  # longer than trained: within the proof, not extrapolation
+    assert lines == ["audit: proven for every length (certificate checked)"]
+    assert "extrapolation" not in answer and "within the audit's proof for every length" in answer
+    other = {name: value.clone() for name, value in state.items()}
+    other["fc.bias"][0] += 1.0
+    verdicts.write(str(folder), checkpoint, other, proven)
+    lines, answer = said(*["1"] * 12)
+    assert lines == [f"note: {os.path.abspath(folder / 'audit.json')} judged other weights than this checkpoint's; "
+                     "ignored"] and "extrapolation" in answer

@@ -5,14 +5,16 @@ The last line printed is the verdict.
 """
 
 import json
+import os
 import sys
 
 import predict_cls_rnn
+from rnn_tutorial import check_proof, verdicts
 from rnn_tutorial.audit import certificate
 from rnn_tutorial.audit.automaton import draw_automaton
 from rnn_tutorial.audit.judge import audit
 from rnn_tutorial.audit.proof import KEYED_ROUNDS
-from rnn_tutorial.audit.report import report
+from rnn_tutorial.audit.report import report, run_length
 from rnn_tutorial.beam import SEARCHED
 from rnn_tutorial.console import OneLineErrorParser
 from rnn_tutorial.runs import CheckpointError
@@ -57,6 +59,7 @@ def main(argv=None):
         draw_automaton(result["automaton"], args.figure, f"{config.get('run_name', '?')}: where each digit "
                                                          "takes each state")
         print(f"wrote {args.figure}")
+    checked = None
     if args.certificate:
         if cert is None:
             print("no certificate: " + ("not proven" if not result["proof"]["proven"] else
@@ -64,7 +67,13 @@ def main(argv=None):
         else:
             size = certificate.write(cert, args.certificate)
             print(f"wrote the certificate {args.certificate} ({size / 1e6:.1f} MB: {len(cert['lo']):,} regions); "
-                  f"check it with: python -m rnn_tutorial.check_proof {args.certificate} --checkpoint {checkpoint}")
+                  f"check it again with: python -m rnn_tutorial.check_proof {args.certificate} --checkpoint {checkpoint}")
+            valid, message = check_proof.check(check_proof.load(args.certificate, "certificate"), model.state_dict())
+            print(f"the checker: {message if valid else 'invalid: ' + message}")
+            checked = {"path": os.path.abspath(args.certificate), "checked": valid, "message": message}
+    found = result["counterexample"]
+    verdicts.write(os.path.dirname(os.path.abspath(checkpoint)), checkpoint, model.state_dict(), result,
+                   run_length(found["sequence"]) if found else None, checked)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"checkpoint": checkpoint, **result}, f, indent=1)
