@@ -222,7 +222,11 @@ def train_and_audit(name, seed, flags):
     (written beside it as seed<N>.pt), so that a better audit can judge it again without training."""
     result = scoring.train_run(name, seed, flags)
     record = scoring.run_record(name, seed, result)
-    record["audit"] = judge.summary(judge.audit(result["model"], result["config"]))
+    judged = judge.audit(result["model"], result["config"], certificate=True)
+    if judged["proof"]["proven"]:  # checked by the independent checker (check_proof.py) before it counts
+        judged["certificate"] = records.checked(result["model"], result["config"]["max_number"] + 1, judged["proof"])
+    judged["proof"].pop("kept", None)
+    record["audit"] = judge.summary(judged)
     weights = io.BytesIO()
     torch.save(result["model"].state_dict(), weights)
     record["attachments"] = {".pt": weights.getvalue()}
@@ -273,6 +277,36 @@ def reaudit_stale(tasks, store, deep=False):
         print(f"[{number}/{len(stale)}] judged again: {describe_audited(task, record)}", flush=True)
 
 
+def certify_pending(tasks, store):
+    """Write and check the certificate of every recorded proof of the tasks that has none yet (from the kept weights,
+    no training; a run of --restart_by found by its step through the record that stands for it); each record is
+    rewritten as soon as it is checked, so a stop loses nothing."""
+    recorded = [without_restart(t) if store.load(t) is None and same_run_without_restart(t, store) else t
+                for t in tasks]
+    pending = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None and records.certify_pending(r)]
+    for number, (task, record) in enumerate(pending, 1):
+        weights = store.attachment(task, ".pt")
+        if not os.path.isfile(weights):
+            print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
+            continue
+        record = records.certified(record, weights)
+        store.save(task, record)
+        print(f"[{number}/{len(pending)}] {task.name} seed {task.seed}: certificate "
+              f"{'checked' if record['audit']['certificate']['checked'] else 'NOT checked'}: "
+              f"{record['audit']['certificate']['message']}", flush=True)
+
+
+def proven(record):
+    """Proven for every length: the audit's proof, unless its certificate was refused by the checker (a proof whose
+    certificate fails counts as not proven)."""
+    judged = record["audit"]
+    return judged["proof"]["proven"] and judged.get("certificate", {}).get("checked", True)
+
+
+def certificate_checked(record):
+    return bool(record["audit"].get("certificate", {}).get("checked"))
+
+
 def describe_audited(task, record):
     return f"{task.name} seed {task.seed}: {100 * record['test_accuracy']:.1f}%; {record['audit']['verdict']}"
 
@@ -311,7 +345,9 @@ def exact_rows(runs):
             "gradient_convicts": sum(gradient_found(r) and r["audit"]["counterexample"] is not None for r in mine),
             "gradient_not_beam": sum(gradient_found(r) and r["audit"].get("beam_found") is None for r in mine),
             "adder": sum(r["audit"]["automaton"]["is_adder"] for r in mine),
-            "proven": sum(r["audit"]["proof"]["proven"] for r in mine),
+            "proven": sum(proven(r) for r in mine),
+            "certified": sum(certificate_checked(r) for r in mine),
+            "refused": sum(r["audit"]["proof"]["proven"] and not proven(r) for r in mine),
             "counterexamples": {r["seed"]: r["audit"]["verdict"].removeprefix("counterexample ")
                                 for r in mine if r["audit"]["counterexample"]},
             "audit_s": statistics.fmean(r["audit"]["seconds"] for r in mine),
@@ -351,18 +387,22 @@ def grid_rows(runs):
             rows.append({"row": label, **recipe, "seeds": [r["seed"] for r in group],
                          "learned": sum(r["converged"] for r in group),
                          "no_counterexample": sum(r["audit"]["counterexample"] is None for r in group),
-                         "proven": sum(r["audit"]["proof"]["proven"] for r in group)})
+                         "proven": sum(proven(r) for r in group),
+                         "certified": sum(certificate_checked(r) for r in group),
+                         "refused": sum(r["audit"]["proof"]["proven"] and not proven(r) for r in group)})
     return rows
 
 
 def grid_table(rows):
     lines = ["| run | cell | batch | skew | noise | hard share (longest), searched every N steps | stretch penalty | "
-             "seeds | learned | no counterexample found | proven for every length |", "|---" * 11 + "|"]
+             "seeds | learned | no counterexample found | proven for every length | certificate checked |",
+             "|---" * 12 + "|"]
     for row in rows:
         n = len(row["seeds"])
         lines.append(f"| {row['row']} | {row['cell']} | {row['batch']} | {row['skew']} | {row['noise']} | "
                      f"{row['hard']} | {row['stretch']} | {sweep.describe_seeds(row['seeds']).replace('-', '–')} | "
-                     f"{row['learned']} of {n} | {row['no_counterexample']} of {n} | {row['proven']} of {n} |")
+                     f"{row['learned']} of {n} | {row['no_counterexample']} of {n} | {row['proven']} of {n} | "
+                     f"{row.get('certified', 0)} of {n} |")
     return "\n".join(lines)
 
 
@@ -372,8 +412,7 @@ VERDICTS = ("proven", "no counterexample, not proven", "counterexample")
 def verdict_of(record):
     """One of VERDICTS: what the audit concluded about one run."""
     judged = record["audit"]
-    return VERDICTS[2] if judged["counterexample"] is not None else VERDICTS[0] if judged["proof"]["proven"] \
-        else VERDICTS[1]
+    return VERDICTS[2] if judged["counterexample"] is not None else VERDICTS[0] if proven(record) else VERDICTS[1]
 
 
 def loop_rows(runs):
@@ -420,14 +459,14 @@ def exact_table(rows):
     lines = ["| run | seeds | learned (≥ 99% at the trained lengths) | "
              + " | ".join(f"right on: {f}" for f in families)
              + " | no counterexample found | the gradient search finds one | automaton adds | "
-               "proven for every length | audit time |",
-             "|---|---|---|" + "---|" * (len(families) + 5)]
+               "proven for every length | certificate checked | audit time |",
+             "|---|---|---|" + "---|" * (len(families) + 6)]
     for row in rows:
         n = row["seeds"]
         lines.append(f"| {row['row']} | {n} | {row['learned']} of {n} | "
                      + " | ".join(f"{row['families'][f]} of {n}" for f in families)
                      + f" | {row['no_counterexample']} of {n} | {gradient_cell(row)} | {row['adder']} of {n} | "
-                     f"{row['proven']} of {n} | "
+                     f"{row['proven']} of {n} | {row.get('certified', 0)} of {n} | "
                      f"{row['audit_s']:.0f} s |")
     convicted = sum(row.get("convicted_judged", 0) for row in rows)
     if convicted:
@@ -473,6 +512,8 @@ def run_part(part, args, store):
         describe = describe_audited
         if args.reaudit or args.deep:
             reaudit_stale(tasks, store, args.deep)
+        if args.certify:
+            certify_pending(tasks, store)
     else:
         tasks = inside_tasks()
         describe = describe_inside
@@ -534,9 +575,13 @@ def print_part(part, entry):
                   "radii apart")
 
 
-def recipe_summary(name, loops):
-    """One sentence on a recipe over every seed recorded, from the slowest-loop rows (one per verdict)."""
+def recipe_summary(name, loops, grid=()):
+    """One sentence on a recipe over every seed recorded, from the slowest-loop rows (one per verdict), and how many
+    proofs the independent checker has verified (from the grid's rows, when any has been checked); a proof whose
+    certificate the checker refused is counted as not proven (study.proven)."""
     mine = {row["verdict"]: row["seeds"] for row in loops if row["row"] == name}
+    rows = [row for row in grid if row["row"].split(",")[0] == name]
+    certified, refused = sum(row.get("certified", 0) for row in rows) or None, sum(row.get("refused", 0) for row in rows)
     seeds = sorted(s for group in mine.values() for s in group)
     proven, unproven, wrong = (mine.get(v, []) for v in VERDICTS)
 
@@ -545,7 +590,10 @@ def recipe_summary(name, loops):
 
     return (f"`{name}`, over the {len(seeds)} seeds recorded ({sweep.describe_seeds(seeds)}): no counterexample "
             f"found on {len(seeds) - len(wrong)}{which(wrong)}; proven right for every length on {len(proven)}; not "
-            f"proven on {len(unproven)}{which(unproven)}.")
+            f"proven on {len(unproven)}{which(unproven)}." + (f" Certificates checked by the independent checker: "
+                                                                f"{certified} of the {len(proven)} proofs."
+                                                                if certified is not None else "")
+            + (f" The checker refused {refused} proof{'s' * (refused > 1)}: counted as not proven." if refused else ""))
 
 
 def recipe_time(name, store):
@@ -597,7 +645,7 @@ def generated_parts(study, store):
             "ablation": ablation_table(study["ablation"]["rows"]), "audited": exact_table(exact["rows"]),
             "grid": grid_table(exact["grid"]), "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
-            "reliable": recipe_summary("reliable", exact["loops"]), "reliable-time": recipe_time("reliable", store)}
+            "reliable": recipe_summary("reliable", exact["loops"], exact["grid"]), "reliable-time": recipe_time("reliable", store)}
 
 
 DEFAULT_SEEDS = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}  # each part's seeds without --seeds
@@ -613,6 +661,9 @@ def build_parser():
                         "none, e.g. to audit only the rows of the ablation)")
     p.add_argument("--reaudit", action="store_true",
                    help="exact, table: first judge again, from their kept weights, the runs an older audit judged")
+    p.add_argument("--certify", action="store_true",
+                   help="exact, table: first write and check (python -m rnn_tutorial.check_proof) the certificate of "
+                        "every recorded proof that has none (from the kept weights: seconds to a minute a run)")
     p.add_argument("--deep", action="store_true",
                    help="exact, table: first try the audit's deep proof (python -m rnn_tutorial.audit --deep: up to an "
                         "hour a run) on every recorded run with no counterexample and no proof that has not had it")

@@ -164,3 +164,29 @@ def test_the_checker_is_small_and_imports_no_audit_nor_torch_nn():
     assert imported <= {"argparse", "hashlib", "os", "re", "sys", "torch"}, imported
     uses_nn = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute) and node.attr == "nn"]
     assert not uses_nn  # no torch.nn in its code: the weights are plain tensors
+
+
+def test_a_recorded_proof_is_certified_from_its_kept_weights_and_a_refused_one_counts_as_not_proven(tmp_path):
+    """study.py exact --certify: records.certified runs the proof's winning try again keeping its regions, writes the
+    certificate and has the checker judge it; study.proven counts a proof whose certificate was refused as not
+    proven, and the tables' sentence says so."""
+    from rnn_tutorial import study
+    from rnn_tutorial.audit import records
+    model = exact_adder(base=3)
+    flags = vars(T.parse_args(["--hidden_dim", "10", "--embed_dim", "3", "--max_number", "2"]))
+    weights = tmp_path / "seed1.pt"
+    torch.save(model.state_dict(), weights)
+    keyed = proof.prove_with_keyed_boxes(model, 3, k=2)  # as a record holds it: no regions kept
+    record = {"flags": flags, "audit": {"proof": keyed, "counterexample": None}}
+    assert records.certify_pending(record)
+    certified = records.certified(record, str(weights))
+    assert certified["audit"]["certificate"]["checked"] and certified["audit"]["certificate"]["regions"] == 27
+    assert not records.certify_pending(certified) and study.proven(certified) and study.certificate_checked(certified)
+    refused = {**certified, "audit": {**certified["audit"], "certificate": {"checked": False, "message": "invalid"}}}
+    assert not study.proven(refused) and study.verdict_of(refused) == "no counterexample, not proven"
+    grid = [{"row": "reliable", "certified": 1, "refused": 1}]
+    loops = [{"row": "reliable", "verdict": "proven", "seeds": [1]},
+             {"row": "reliable", "verdict": "no counterexample, not proven", "seeds": [2]}]
+    assert study.recipe_summary("reliable", loops, grid).endswith(
+        "Certificates checked by the independent checker: 1 of the 1 proofs. The checker refused 1 proof: counted as "
+        "not proven.")

@@ -1,5 +1,8 @@
 """Upkeep of the study's audited records (records/audit/...): judged again from the final weights kept beside
-each, without training, when the audit has changed (reaudit) or by the deep try (deepened)."""
+each, without training, when the audit has changed (reaudit), by the deep try (deepened), or by the independent
+checker (certified)."""
+
+import time
 
 import torch
 
@@ -8,7 +11,10 @@ from rnn_tutorial.audit.automaton import extract_automaton
 from rnn_tutorial.audit.dynamics import slowest_loop
 from rnn_tutorial.audit.intervals import IntervalCell
 from rnn_tutorial.audit.judge import PROOF_KEPT_SINCE, PROOF_ONLY_SINCE, VERSION, audit, summary
-from rnn_tutorial.audit.proof import attempt_summary, prove, prove_deep, region_count
+from rnn_tutorial import check_proof
+from rnn_tutorial.audit import certificate
+from rnn_tutorial.audit.proof import (DEEP_ROUNDS, DEEP_TRY, KEYED_ROUNDS, KEYED_TRIES, attempt_summary, prove,
+                                      prove_deep, prove_with_keyed_boxes, region_count)
 from rnn_tutorial.audit.report import verdict
 
 
@@ -31,7 +37,7 @@ def reaudit(record, weights_path):
     if judged["counterexample"] is None and judged["version"] < VERSION and not (
             judged["proof"]["proven"] and judged["version"] >= PROOF_KEPT_SINCE):
         _, states, sums, _ = extract_automaton(model, base)
-        judged = {**judged, "proof": prove(model, base, states, sums)}
+        judged = {**{k: v for k, v in judged.items() if k != "certificate"}, "proof": prove(model, base, states, sums)}
         judged["verdict"] = verdict(judged)
     if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
         judged = {**judged, "slowest_loop": slowest_loop(model, base)}
@@ -60,3 +66,38 @@ def deep_pending(record):
 def stale(record):
     """Whether reaudit() has anything to add to a record: judged by an older audit, or without a measure."""
     return record["audit"].get("version", 1) < VERSION or "slowest_loop" not in record["audit"]
+
+
+def checked(model, base, proof):
+    """What a record keeps of a proof's certificate and its check: checked (the checker's yes or no), its message,
+    the regions and the seconds taken (settling the regions and checking them)."""
+    start = time.perf_counter()
+    cert = certificate.certificate(model, base, proof)
+    if cert is None:
+        return {"checked": False, "message": "no certificate: the regions did not settle under the checker's "
+                "argument, or the proof is not by boxes of one tanh layer", "seconds": round(time.perf_counter() - start, 2)}
+    valid, message = check_proof.check(cert, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    return {"checked": valid, "message": message, "regions": len(cert["lo"]),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def certified(record, weights_path):
+    """A proven record with its certificate written and checked (audit.certificate): the proof's winning try run
+    again keeping its regions (deterministic: the same proof), then certificate.certificate and the checker."""
+    torch.set_num_threads(1)
+    model = recorded_model(record, weights_path).eval().float()
+    base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
+    tries = {(k, modes): (k, modes, apart, widening, KEYED_ROUNDS) for k, modes, apart, widening in KEYED_TRIES}
+    tries[DEEP_TRY[:2]] = (*DEEP_TRY, DEEP_ROUNDS)
+    if proof.get("method") == "keyed boxes" and (proof["digits"], proof.get("modes", 4)) in tries:
+        again = prove_with_keyed_boxes(IntervalCell(model), base, *tries[proof["digits"], proof.get("modes", 4)],
+                                       keep_boxes=True)
+    else:  # boxes or balls by automaton state: every try again, in order
+        _, states, sums, _ = extract_automaton(model, base)
+        again = prove(model, base, states, sums, keep=True)
+    return {**record, "audit": {**record["audit"], "certificate": checked(model, base, again)}}
+
+
+def certify_pending(record):
+    """Whether certified() has anything to add: a proof without a certificate check."""
+    return record["audit"]["proof"]["proven"] and "certificate" not in record["audit"]
