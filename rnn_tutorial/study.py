@@ -596,6 +596,13 @@ def recipe_summary(name, loops, grid=()):
             + (f" The checker refused {refused} proof{'s' * (refused > 1)}: counted as not proven." if refused else ""))
 
 
+def recipe_summary_in(name, store):
+    """recipe_summary of the recipe's records in another store (the archive of the code before)."""
+    tasks = exact_tasks(GRID_SEEDS, [], store, [name])
+    runs = scoring.collect(tasks, {t: r for t in tasks if (r := store.load(t) or same_run_without_restart(t, store))})
+    return recipe_summary(name, loop_rows(runs), grid_rows(runs)) if runs else f"`{name}` has no record there."
+
+
 def recipe_time(name, store):
     """One sentence on how long a recipe's recorded runs took, training and audit, from the records (each run is
     timed by itself: one process and one torch thread, the sweep running two at once on the records' machine)."""
@@ -645,7 +652,9 @@ def generated_parts(study, store):
             "ablation": ablation_table(study["ablation"]["rows"]), "audited": exact_table(exact["rows"]),
             "grid": grid_table(exact["grid"]), "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
-            "reliable": recipe_summary("reliable", exact["loops"], exact["grid"]), "reliable-time": recipe_time("reliable", store)}
+            "reliable": recipe_summary("reliable", exact["loops"], exact["grid"]), "reliable-time": recipe_time("reliable", store),
+            "reliable-before": recipe_summary_in("reliable", sweep.RecordStore(
+                os.path.join(store.root, "archive", "stepped-noise")))}
 
 
 DEFAULT_SEEDS = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}  # each part's seeds without --seeds
