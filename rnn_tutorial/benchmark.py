@@ -17,6 +17,7 @@ left out of the per-step figures; start-up is reported separately.
     python rnn_tutorial/benchmark.py                      # both configurations
     python rnn_tutorial/benchmark.py --steps 2000 --repeats 1
     python rnn_tutorial/benchmark.py --recipe             # reliable against the same network without the recipe
+    python rnn_tutorial/benchmark.py --audit RECORD       # audit, certificate and checker of one recorded model
 
 --recipe trains the recipe `reliable` and `reliable_rnn_b128` (the same network, batch and schedule, none of
 the recipe's additions) on one seed, whole runs, side by side, one process and one thread each, and prints
@@ -151,6 +152,30 @@ def measure_sweep(jobs, runs, steps):
             "waiting_share": waiting / worker_time}
 
 
+def audit_benchmark(args):
+    """The audit of one recorded model (its default tries), its certificate and the checker, timed apart, one thread."""
+    import torch
+
+    from rnn_tutorial import check_proof, sweep
+    from rnn_tutorial.audit import certificate, judge, records
+
+    torch.set_num_threads(1)
+    path = args.audit
+    record = json.load(open(path))
+    model = records.recorded_model(record, path[:-5] + ".pt")
+    start = time.perf_counter()
+    result = judge.audit(model, record["flags"], certificate=True)
+    audited = time.perf_counter()
+    cert = certificate.certificate(model, record["flags"]["max_number"] + 1, result["proof"])
+    written = time.perf_counter()
+    valid, message = check_proof.check(cert, model.state_dict()) if cert else (False, "no certificate")
+    checked = time.perf_counter()
+    print(f"{os.path.relpath(path, sweep.DEFAULT_RECORDS)}: {result['verdict']}")
+    print(f"  audit (default tries) {audited - start:6.1f} s\n  certificate (settled)  {written - audited:6.1f} s"
+          f"\n  checker               {checked - written:6.1f} s: {message if valid else 'invalid: ' + message}"
+          f"\n  in all                {checked - start:6.1f} s on one thread")
+
+
 RECIPE_PAIR = ("reliable", "reliable_rnn_b128")
 
 
@@ -213,11 +238,15 @@ def main():
     p.add_argument("--recipe", action="store_true",
                    help="instead: the recipe `reliable` against reliable_rnn_b128, whole runs side by side")
     p.add_argument("--recipe_seed", type=int, default=3, help="the seed of both --recipe runs")
+    p.add_argument("--audit", metavar="RECORD", help="instead: time the audit, certificate and checker of the model "
+                   "of a study record (records/audit/.../seed<N>.json, its weights beside it)")
     p.add_argument("--worker", choices=["ours", "bare", "article"], help=argparse.SUPPRESS)
     p.add_argument("--config", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.recipe:
         return recipe_benchmark(args)
+    if args.audit:
+        return audit_benchmark(args)
     if args.sweep:
         if args.sweep_runs < 1 or args.sweep_steps < 101 or min(args.sweep_jobs) < 1:
             p.error("--sweep_runs and --sweep_jobs must be at least 1, --sweep_steps above 100")
