@@ -255,45 +255,43 @@ def same_run_without_restart(task, store):
             "same_run_as": os.path.relpath(store.path(without), store.root)}
 
 
-def reaudit_stale(tasks, store, deep=False):
-    """Judge again, from their kept weights, the recorded runs an older audit judged (no training), and with
-    deep, by the deep try the runs it has not yet tried (a run of --restart_by found by its step is judged
-    through the record that stands for it); each record is rewritten as soon as it is judged, so a stop
-    loses nothing."""
+def judge_recorded(tasks, store, pending, again, described):
+    """Every recorded run of the tasks that pending(record) selects, judged again from the weights kept beside it
+    (no training) by again(record, weights); a run of --restart_by found by its step is judged through the record
+    that stands for it. Each record is rewritten as soon as it is judged, so a stop loses nothing."""
     recorded = [without_restart(t) if store.load(t) is None and same_run_without_restart(t, store) else t
                 for t in tasks]
-    stale = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None
-             and (records.stale(r) or deep and records.deep_pending(r))]
-    for number, (task, record) in enumerate(stale, 1):
+    todo = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None and pending(r)]
+    for number, (task, record) in enumerate(todo, 1):
         weights = store.attachment(task, ".pt")
         if not os.path.isfile(weights):
             print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
             continue
+        record = again(record, weights)
+        store.save(task, record)
+        print(f"[{number}/{len(todo)}] {described(task, record)}", flush=True)
+
+
+def reaudit_stale(tasks, store, deep=False):
+    """Judge again the recorded runs an older audit judged, and with deep, by the deep try the runs it has not
+    yet tried."""
+    def again(record, weights):
         record = records.reaudit(record, weights)
         if deep and records.deep_pending(record):
-            print(f"{task.name} seed {task.seed}: the deep try (up to an hour)", flush=True)
+            print(f"{record['run_name']} seed {record['seed']}: the deep try (up to an hour)", flush=True)
             record = records.deepened(record, weights)
-        store.save(task, record)
-        print(f"[{number}/{len(stale)}] judged again: {describe_audited(task, record)}", flush=True)
+        return record
+    judge_recorded(tasks, store, lambda r: records.stale(r) or deep and records.deep_pending(r), again,
+                   lambda task, record: f"judged again: {describe_audited(task, record)}")
 
 
 def certify_pending(tasks, store):
-    """Write and check the certificate of every recorded proof of the tasks that has none yet (from the kept weights,
-    no training; a run of --restart_by found by its step through the record that stands for it); each record is
-    rewritten as soon as it is checked, so a stop loses nothing."""
-    recorded = [without_restart(t) if store.load(t) is None and same_run_without_restart(t, store) else t
-                for t in tasks]
-    pending = [(t, r) for t in dict.fromkeys(recorded) if (r := store.load(t)) is not None and records.certify_pending(r)]
-    for number, (task, record) in enumerate(pending, 1):
-        weights = store.attachment(task, ".pt")
-        if not os.path.isfile(weights):
-            print(f"{task.name} seed {task.seed}: no weights beside the record; train it again with --fresh")
-            continue
-        record = records.certified(record, weights)
-        store.save(task, record)
-        print(f"[{number}/{len(pending)}] {task.name} seed {task.seed}: certificate "
-              f"{'checked' if record['audit']['certificate']['checked'] else 'NOT checked'}: "
-              f"{record['audit']['certificate']['message']}", flush=True)
+    """Write and check the certificate of every recorded proof of the tasks that has none yet."""
+    def described(task, record):
+        check = record["audit"]["certificate"]
+        return f"{task.name} seed {task.seed}: certificate {'checked' if check['checked'] else 'NOT checked'}: " \
+               f"{check['message']}"
+    judge_recorded(tasks, store, records.certify_pending, records.certified, described)
 
 
 def proven(record):
