@@ -120,7 +120,7 @@ def write_run(folder, model):
     runs.save_atomic(model.state_dict(), str(folder / "model_step_1.pt"))
 
 
-def test_audit_writes_a_certificate_the_command_line_checker_accepts_and_exit_statuses(tmp_path, by_state):
+def test_audit_writes_a_certificate_the_command_line_checker_accepts_and_exit_statuses(tmp_path, capsys):
     write_run(tmp_path / "exact", exact_adder())
     cert = tmp_path / "exact.cert"
     audited = run_module("rnn_tutorial.audit", "--save_dir", str(tmp_path / "exact"), "--beam_sequences", "100000",
@@ -139,16 +139,18 @@ def test_audit_writes_a_certificate_the_command_line_checker_accepts_and_exit_st
     torch.save({"format": "something else"}, tmp_path / "foreign.cert")
     gru = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8, rnn_type="gru")
     torch.save(gru.state_dict(), tmp_path / "gru.pt")
-    for args, message in [
-        ([str(tmp_path / "none.cert"), "--save_dir", str(tmp_path / "exact")], "cannot read the certificate"),
+    bad = run_module("rnn_tutorial.check_proof", str(tmp_path / "none.cert"), "--save_dir", str(tmp_path / "exact"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: cannot read the certificate") and \
+        "Traceback" not in bad.stderr
+    for args, message in [  # the same main(), in this process
         ([str(cert), "--save_dir", str(tmp_path / "nothing")], "no run folder"),
         ([str(cert)], "give one of --save_dir and --checkpoint"),
         ([str(tmp_path / "foreign.cert"), "--save_dir", str(tmp_path / "exact")], "not a certificate of this checker"),
         ([str(cert), "--checkpoint", str(tmp_path / "gru.pt")], "not supported"),
     ]:
-        bad = run_module("rnn_tutorial.check_proof", *args)
-        assert bad.returncode == 2 and bad.stderr.startswith("error: ") and message in bad.stderr, (args, bad.stderr)
-        assert "Traceback" not in bad.stderr
+        assert check_proof.main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, (args, err)
 
 
 def test_the_checker_is_small_and_imports_no_audit_nor_torch_nn():
