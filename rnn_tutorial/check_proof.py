@@ -30,7 +30,9 @@ read-out: each float32 logit errs by at most gamma(H + 1) (|W_fc,j| |h| + |b_j|)
 float64; every float64 dot product errs by at most gamma64(N) times its sum of |terms| with N < 1000 terms, so
 all its own roundings together stay below 1e-13 T, and 1e-12 T is added to every bound; float64 tanh is taken
 to be within 1e-15 of tanh. Assumed: IEEE float32 arithmetic in the model (any order, FMA or not; no
-flush-to-zero of values that matter), the tanh accuracy above, and that the weights read are the model's.
+flush-to-zero of values that matter), as on the CPU (on a GPU, cuDNN's RNN may round products to TF32 unless
+torch.backends.cudnn.allow_tf32 is False: not covered), the tanh accuracy above, and that the weights read
+are the model's.
 """
 
 import argparse
