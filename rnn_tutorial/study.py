@@ -587,8 +587,8 @@ def recipe_summary(name, loops, grid=()):
         return "" if not group else f" (seed{'s' if len(group) > 1 else ''} {', '.join(map(str, group))})"
 
     return (f"`{name}`, over the {len(seeds)} seeds recorded ({sweep.describe_seeds(seeds)}): no counterexample "
-            f"found on {len(seeds) - len(wrong)}{which(wrong)}; proven right for every length on {len(proven)}; not "
-            f"proven on {len(unproven)}{which(unproven)}." + (f" Certificates checked by the independent checker: "
+            f"found on {len(seeds) - len(wrong)}" + (f", a counterexample on {len(wrong)}{which(wrong)}" if wrong else "")
+            + f"; proven right for every length on {len(proven)}; not proven on {len(unproven)}{which(unproven)}." + (f" Certificates checked by the independent checker: "
                                                                 f"{certified} of the {len(proven)} proofs."
                                                                 if certified is not None else "")
             + (f" The checker refused {refused} proof{'s' * (refused > 1)}: counted as not proven." if refused else ""))
