@@ -205,9 +205,13 @@ def test_the_grid_says_what_each_recipe_trains_with_and_splits_off_fresh_seeds()
                                                                          ("b", 3, 2), ("c", 17, 1), ("d", 23, 1)]
     table = study.grid_table(rows).splitlines()
     assert table[2] == ("| a | rnn | 128 | 1 | – | 0.25 (10), every 100 | – | 1–20 | 19 of 20 | 19 of 20 | "
-                        "4 of 20 |")
-    assert table[3].endswith("| 21–22 | 2 of 2 | 2 of 2 | 0 of 2 |")
-    assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3 25 | 2 of 2 | 1 of 2 | 0 of 2 |"
+                        "4 of 20 | 0 of 20 |")
+    assert table[3].endswith("| 21–22 | 2 of 2 | 2 of 2 | 0 of 2 | 0 of 2 |")
+    assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3 25 | 2 of 2 | 1 of 2 | 0 of 2 | 0 of 2 |"
+    # the checker's answer: a checked proof counts in both columns, a refused one in neither
+    chosen[0]["audit"]["certificate"] = {"checked": True}
+    chosen[1]["audit"]["certificate"] = {"checked": False}
+    assert study.grid_table(study.grid_rows(chosen)).splitlines()[2].endswith("| 19 of 20 | 3 of 20 | 1 of 20 |")
     assert "| 0.1, forget 0.3 (hardened by step 8000 if not found) | 17 |" in table[5]
     assert "| 0.1 (started again at step 6000 if not found) | 23 |" in table[6]
     screened = [run("reliable_forget_0.3", seed, proven=True) for seed in [*range(1, 21), 25]]
