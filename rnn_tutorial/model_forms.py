@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from rnn_tutorial.beam import each_digit_after, select
+
 
 def tanh_cell(model):
     """Whether the model's cell is nn.RNN's tanh cell, which the fast forms write out."""
@@ -158,8 +160,5 @@ class ModelForms:
 
     def step_each_digit_stepped(self, state, base):
         """step_each_digit() for any cell: each state copied for every digit, then step()."""
-        count = 1 if state is None else self.state_parts(state)[0].shape[1]
-        parents, digits = torch.arange(count).repeat_interleave(base), torch.arange(base).repeat(count)
-        if state is not None:
-            state = self.state_from_parts([part[:, parents] for part in self.state_parts(state)])
-        return self.step(state, digits)
+        parents, digits = each_digit_after(1 if state is None else self.state_parts(state)[0].shape[1], base)
+        return self.step(None if state is None else select(self, state, parents), digits)

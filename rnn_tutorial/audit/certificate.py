@@ -17,6 +17,7 @@ import os
 import torch
 
 from rnn_tutorial.audit.fixpoint import widened
+from rnn_tutorial.beam import each_digit_after
 from rnn_tutorial.check_proof import FORMAT, Cell, weights_hash
 
 HEADROOM = 1e-10  # how far inside its region every image is kept, so that a checker whose float64 products
@@ -46,18 +47,16 @@ def settled(cell, base, k, lo, hi, nxt, entry, rounds):
     they must: the base cases' states and every region's images, each HEADROOM inside. None if they do not
     settle within `rounds` (they grow by a few units in the last place where the proof had room)."""
     lo, hi = lo.double().clone(), hi.double().clone()
-    digits = torch.arange(base)
     base_lo = base_hi = torch.zeros(1, cell.hidden, dtype=torch.float64)
     for _ in range(k):  # the states after every sequence of k digits, in the order of entry
-        count = len(base_lo)
-        base_lo, base_hi = cell.step(base_lo.repeat_interleave(base, 0), base_hi.repeat_interleave(base, 0),
-                                     digits.repeat(count))
+        parent, digit = each_digit_after(len(base_lo), base)
+        base_lo, base_hi = cell.step(base_lo[parent], base_hi[parent], digit)
     for _ in range(rounds):
         need_lo = lo.scatter_reduce(0, entry.long()[:, None].expand_as(base_lo), base_lo - HEADROOM, "amin")
         need_hi = hi.scatter_reduce(0, entry.long()[:, None].expand_as(base_hi), base_hi + HEADROOM, "amax")
         for start in range(0, len(lo), CHUNK):
-            sources = torch.arange(start, min(start + CHUNK, len(lo))).repeat_interleave(base)
-            read = digits.repeat(len(sources) // base)
+            sources, read = each_digit_after(min(CHUNK, len(lo) - start), base)
+            sources = sources + start
             image_lo, image_hi = cell.step(lo[sources], hi[sources], read)
             into = nxt.long()[sources, read][:, None].expand_as(image_lo)
             need_lo = need_lo.scatter_reduce(0, into, image_lo - HEADROOM, "amin")
