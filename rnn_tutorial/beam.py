@@ -33,8 +33,8 @@ def select(model, state, index):
 @torch.inference_mode()
 def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, max_sequences=SEARCHED):
     """Sequences one digit longer at each level: yields (margins, sequence) per level, where margins[i]
-    is how much the right answer of the i-th sequence wins by (<= 0: wrong) and sequence(i) its digits
-    (given a tensor of indices, the digits of each).
+    is how much the right answer of the i-th sequence wins by (<= 0: wrong) and sequence(i) its digits as a
+    tensor (given a tensor of indices, one row of digits for each).
 
     Every sequence of up to exhaustive_length digits is tried; then the beam keeps the `beam` sequences
     whose right answer wins by the least (the same number for each right answer, so no state is left
@@ -49,7 +49,7 @@ def beam_levels(model, base, exhaustive_length=5, beam=2048, max_length=1000, ma
         for parents, last in reversed(levels[: level + 1]):
             digits.append(last[index])
             index = parents[index]
-        return torch.stack(digits[::-1], dim=-1).tolist()
+        return torch.stack(digits[::-1], dim=-1)
 
     for length in range(1, max_length + 1):
         parents, digits = each_digit_after(len(sums), base)  # the children, in step_each_digit's order

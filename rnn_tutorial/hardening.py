@@ -243,15 +243,15 @@ class HardSequences:
         base, (shortest, longest) = self.max_number + 1, self.lengths
         per_length = self.pool_size // (longest - shortest + 1)
         searched = copy.deepcopy(model).cpu().float()  # searched on the CPU, whatever trains it
-        found = []
+        found = []  # (k, length) digits per length, padded with the pad token to the longest
         for length, (margins, sequence) in enumerate(beam.beam_levels(searched, base, max_length=longest,
                                                                       max_sequences=math.inf), start=1):
             if length >= shortest:  # the per_length smallest margins, smallest first
-                found += sequence(margins.topk(min(per_length, len(margins)), largest=False).indices)
-        inputs = torch.full((len(found), longest), base, dtype=torch.long)  # padded with the pad token
-        for row, digits in enumerate(found):
-            inputs[row, : len(digits)] = torch.tensor(digits)
-        self.pool = (inputs, torch.tensor([len(d) for d in found]), torch.tensor([sum(d) % base for d in found]))
+                digits = sequence(margins.topk(min(per_length, len(margins)), largest=False).indices)
+                found.append(nn.functional.pad(digits, (0, longest - length), value=base))
+        inputs = torch.cat(found)
+        lengths = (inputs < base).sum(dim=1)
+        self.pool = (inputs, lengths, inputs.masked_fill(inputs == base, 0).sum(dim=1) % base)
 
     def mix(self, inputs, lengths, targets):
         """The batch with its last `count` sequences replaced by hard ones, sorted again by length."""

@@ -22,7 +22,7 @@ def search(model, base, exhaustive_length=5, beam=2048, max_length=1000, max_seq
     for margin, sequence in beam_levels(model, base, exhaustive_length, beam, max_length, max_sequences):
         tried += len(margin)
         if (margin <= 0).any():
-            return sequence(int(margin.argmin())), tried
+            return sequence(int(margin.argmin())).tolist(), tried
     return None, tried
 
 
