@@ -239,6 +239,22 @@ def test_the_loop_table_groups_seeds_by_verdict_and_names_the_few_unproven_ones_
     assert table[4] == "| a | counterexample | 1 | 2.50 (2.50–2.50) | 18: `0 5 2` 2.50 |"
 
 
+def test_the_recipe_sentence_counts_the_seeds_run_after_the_recipe_was_chosen_apart():
+    """Seeds 1-20 chose the recipe, so the sentence gives the later seeds' counts on their own; a recipe recorded on
+    one side of seed 21 only gets no such clause."""
+    loops = [{"row": "r", "verdict": "proven", "seeds": [1, 2, 21, 22, 23]},
+             {"row": "r", "verdict": "no counterexample, not proven", "seeds": [24]},
+             {"row": "r", "verdict": "counterexample", "seeds": [8, 25]}]
+    sentence = study.recipe_summary("r", loops)
+    assert sentence.startswith("`r`, over the 8 seeds recorded (")
+    assert "no counterexample found on 6, a counterexample on 2 (seeds 8, 25); proven right for every length on 5;" \
+        in sentence
+    assert sentence.endswith("On the 5 seeds from 21 on, run once the recipe was chosen on seeds 1-20: no "
+                             "counterexample found on 4, proven on 3.")
+    early = [{"row": "r", "verdict": "proven", "seeds": [1, 2]}, {"row": "r", "verdict": "counterexample", "seeds": [8]}]
+    assert "seeds from 21" not in study.recipe_summary("r", early)
+
+
 def test_an_audited_run_keeps_its_verdict_and_its_weights(tmp_path):
     flags = ("--total_steps", "200", "--eval_every", "100", "--eval_samples", "200")
     record = study.train_and_audit("baseline", 1, flags)
