@@ -81,7 +81,8 @@ def test_a_planted_flaw_is_found_shortest_first_and_refused_by_the_proof():
     assert not refused["proven"]  # the boxes cannot be right: the map is wrong
     tried = [a["regions"].split(" boxes keyed")[1] for a in refused["attempts"] if "keyed" in a["regions"]]
     assert tried == [" by the sum and the last 2 digits", " by the sum and the last 3 digits",
-                     " by the sum and the last 3 digits (up to 8 a key)"]  # every keyed try, the finer last
+                     " by the sum and the last 3 digits (up to 8 a key)",
+                     " by the sum and the last 3 digits (up to 16 a key)"]  # every keyed try, the finer last
 
 
 def test_the_gradient_search_follows_the_margin_to_a_flaw_random_digits_almost_never_hold():
@@ -169,6 +170,16 @@ def test_a_record_judged_since_the_searches_last_changed_has_only_its_proof_trie
     assert records.reaudit({"flags": flags, "audit": kept}, str(weights))["audit"]["proof"]["reason"] == "found before"
     failed = {**older, "version": judge.PROOF_KEPT_SINCE}
     assert records.reaudit({"flags": flags, "audit": failed}, str(weights))["audit"]["proof"]["proven"]
+    # since TRIES_KEPT_SINCE the earlier tries fail as they did: only the keyed tries added after the record's version
+    # are made, their outcome joins the record's attempts
+    latest = {**older, "version": judge.VERSION - 1, "proof": {"proven": False, "reason": "every earlier try failed",
+                                                                "attempts": [{"regions": "10 boxes", "proven": False}]}}
+    added = [t for v, tries in proof.KEYED_TRIES_ADDED.items() if v > latest["version"] for t in tries]
+    assert added and judge.VERSION - 1 >= judge.TRIES_KEPT_SINCE
+    redone = records.reaudit({"flags": flags, "audit": latest}, str(weights))["audit"]
+    assert redone["proof"]["proven"] and redone["proof"]["digits"] == added[0][0]
+    assert redone["proof"]["modes"] == added[0][1] and len(redone["proof"]["attempts"]) == 2
+    assert redone["seconds"] == -1.0 and redone["verdict"] == judged["verdict"]
     # a record judged by this version without the slowest loop (measured since) gets it, and nothing else changes
     unmeasured = {k: v for k, v in judged.items() if k != "slowest_loop"}
     assert records.stale({"audit": unmeasured}) and not records.stale({"audit": judged})

@@ -15,11 +15,14 @@ from rnn_tutorial.beam import SEARCHED
 
 # Bumped when the audit judges differently (1: boxes only; 2: balls too; 3: the gradient search too, and both
 # searches stop after a count of sequences instead of 20 s each; 4: boxes keyed by the last digits too; 5: and a
-# finer try of them last; 6: that try widens faster): a record judged by an older audit is judged again from its
-# kept weights by `study.py exact --reaudit`, without training (records.py).
-VERSION = 6
+# finer try of them last; 6: that try widens faster; 7: a keyed try that keeps a key's modes apart, last): a record
+# judged by an older audit is judged again from its kept weights by `study.py exact --reaudit`, without training
+# (records.py).
+VERSION = 7
 PROOF_ONLY_SINCE = 3  # what changed since this version is the proof alone: families and searches stay as judged
 PROOF_KEPT_SINCE = 4  # and since this one, only tries after every earlier one failed: a proof found then stands
+TRIES_KEPT_SINCE = 6  # and since this one, the earlier tries are the same: a failed proof needs only the tries added since
+# (proof.KEYED_TRIES_ADDED)
 
 
 def audit(model, config, beam_sequences=SEARCHED, max_length=1000, regions_per_state=(1, 4, 16),

@@ -10,11 +10,11 @@ import train_cls_rnn
 from rnn_tutorial.audit.automaton import extract_automaton
 from rnn_tutorial.audit.dynamics import slowest_loop
 from rnn_tutorial.audit.intervals import IntervalCell
-from rnn_tutorial.audit.judge import PROOF_KEPT_SINCE, PROOF_ONLY_SINCE, VERSION, audit, summary
+from rnn_tutorial.audit.judge import PROOF_KEPT_SINCE, PROOF_ONLY_SINCE, TRIES_KEPT_SINCE, VERSION, audit, summary
 from rnn_tutorial import check_proof
 from rnn_tutorial.audit import certificate
-from rnn_tutorial.audit.proof import (DEEP_ROUNDS, DEEP_TRY, KEYED_ROUNDS, KEYED_TRIES, attempt_summary, prove,
-                                      prove_deep, prove_with_keyed_boxes, region_count)
+from rnn_tutorial.audit.proof import (DEEP_ROUNDS, DEEP_TRY, KEYED_ROUNDS, KEYED_TRIES, KEYED_TRIES_ADDED,
+                                      attempt_summary, prove, prove_deep, prove_with_keyed_boxes, region_count)
 from rnn_tutorial.audit.report import verdict
 
 
@@ -36,8 +36,16 @@ def reaudit(record, weights_path):
     # the families and both searches are deterministic and unchanged since: only the proof is tried again
     if judged["counterexample"] is None and judged["version"] < VERSION and not (
             judged["proof"]["proven"] and judged["version"] >= PROOF_KEPT_SINCE):
-        _, states, sums, _ = extract_automaton(model, base)
-        judged = {**{k: v for k, v in judged.items() if k != "certificate"}, "proof": prove(model, base, states, sums)}
+        if judged["version"] >= TRIES_KEPT_SINCE:  # the earlier tries failed as they would now: only the new ones
+            added = [t for version, tries in KEYED_TRIES_ADDED.items() if version > judged["version"] for t in tries]
+            proof = judged["proof"]
+            for k, modes, apart, widening in added:
+                if not proof["proven"]:
+                    proof = with_try(proof, prove_with_keyed_boxes(IntervalCell(model), base, k, modes, apart, widening))
+        else:
+            _, states, sums, _ = extract_automaton(model, base)
+            proof = prove(model, base, states, sums)
+        judged = {**{k: v for k, v in judged.items() if k != "certificate"}, "proof": proof}
         judged["verdict"] = verdict(judged)
     if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
         judged = {**judged, "slowest_loop": slowest_loop(model, base)}
@@ -50,11 +58,16 @@ def deepened(record, weights_path):
     torch.set_num_threads(1)
     base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
     attempt = prove_deep(IntervalCell(recorded_model(record, weights_path).eval().float()), base)
-    attempts = proof.get("attempts", []) + [attempt_summary(attempt)]
-    proof = {**attempt, "attempts": attempts} if attempt["proven"] else {
-        **proof, "attempts": attempts, "reason": f"{proof['reason']}; {region_count(attempt)}: {attempt['reason']}"}
-    judged = {**record["audit"], "proof": {**proof, "deep": True}}
+    judged = {**record["audit"], "proof": {**with_try(proof, attempt), "deep": True}}
     return {**record, "audit": {**judged, "verdict": verdict(judged)}}
+
+
+def with_try(proof, attempt):
+    """A failed proof after one more try: the try's proof if it found one, else the failure with its reason added;
+    either way with the try among the attempts."""
+    attempts = proof.get("attempts", []) + [attempt_summary(attempt)]
+    return {**attempt, "attempts": attempts} if attempt["proven"] else {
+        **proof, "attempts": attempts, "reason": f"{proof['reason']}; {region_count(attempt)}: {attempt['reason']}"}
 
 
 def deep_pending(record):
