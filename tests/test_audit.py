@@ -315,3 +315,16 @@ def test_the_one_fixpoint_engine_proves_an_adder_and_refuses_a_flaw_in_each_doma
     assert not refused["proven"] and "not sure of" in refused["reason"]
     stopped = attempt(exact_adder(base=3), rounds=0)  # no round run: nothing proven, and the reason says so
     assert not stopped["proven"] and stopped["reason"].startswith("no fixpoint within 0 rounds")
+
+
+def test_nearest_box_of_key_gives_the_same_answer_whatever_its_chunks(monkeypatch):
+    """The point-box distances are computed in chunks so that 16 boxes a key fit in memory: chunks of 3 rows give
+    the same boxes and the same new ones as one chunk."""
+    generator = torch.Generator().manual_seed(0)
+    centres, key = torch.randn(40, 5, generator=generator, dtype=torch.float64), torch.arange(40) % 7
+    points, wanted = torch.randn(200, 5, generator=generator, dtype=torch.float64) * 2, torch.randint(0, 9, (200,))
+    whole = partitions.nearest_box_of_key(points, wanted, centres, key, modes=8, apart=4.0)
+    monkeypatch.setattr(partitions, "DISTANCES_AT_ONCE", 3)
+    chunked = partitions.nearest_box_of_key(points, wanted, centres, key, modes=8, apart=4.0)
+    assert torch.equal(whole[0], chunked[0]) and torch.equal(whole[1], chunked[1])
+    assert (whole[0] == -1).any() and len(whole[1]) and (whole[0] >= 0).sum() > 50  # each kind of answer is tested

@@ -95,6 +95,9 @@ class ByState:
                 count, self.base), "entry": into[count * self.base:], "k": 1}
 
 
+DISTANCES_AT_ONCE = 1 << 16  # point-box differences held at once (128 units: 64 MB)
+
+
 def nearest_box_of_key(points, wanted, centres, key, modes, apart):
     """For each point, the nearest region (by centre) among those of its wanted key, or -1 where it is farther
     than `apart` from all of them and the key has fewer than `modes` regions; then (the regions, the points that
@@ -107,7 +110,9 @@ def nearest_box_of_key(points, wanted, centres, key, modes, apart):
     candidates = table[wanted]
     distance = torch.full(candidates.shape, math.inf, dtype=torch.float64)
     point, slot = (candidates >= 0).nonzero(as_tuple=True)
-    distance[point, slot] = (points[point] - centres[candidates[point, slot]]).norm(dim=1)
+    for start in range(0, len(point), DISTANCES_AT_ONCE):  # a point's differences to every box of its key: in chunks,
+        p, s = point[start : start + DISTANCES_AT_ONCE], slot[start : start + DISTANCES_AT_ONCE]  # or 16 boxes a key
+        distance[p, s] = (points[p] - centres[candidates[p, s]]).norm(dim=1)  # of 100,000 boxes take 16 GB at once
     nearest = distance.min(dim=1)
     into = candidates.gather(1, nearest.indices[:, None])[:, 0]
     lonely = (nearest.values > apart) & ((candidates >= 0).sum(dim=1) < modes)
