@@ -230,7 +230,7 @@ def test_the_deep_try_judges_again_only_an_unproven_record_without_counterexampl
     assert multiplied["boxes"] > 150 and bounded["reason"].startswith("more than 150 boxes in round ")
     # in a whole audit (python -m rnn_tutorial.audit --deep) the deep try comes last, after the others have failed
     _, states, sums, _ = automaton.extract_automaton(far, 10)
-    tries = {"regions_per_state": (1,), "rounds": 5, "keyed_tries": ((1, 4, 1.0, 0.1),), "keyed_rounds": 3}
+    tries = {"regions_per_state": (1,), "rounds": 5, "keyed_tries": ((1, 4, 1.0, 0.1, None),), "keyed_rounds": 3}
     plain, deep = (proof.prove(far, 10, states, sums, **tries, deep=d)["attempts"] for d in (False, True))
     assert deep[:-1] == plain and "keyed by the sum and the last 2 digits" in deep[-1]["regions"]
 

@@ -13,8 +13,9 @@ from rnn_tutorial.audit.intervals import IntervalCell
 from rnn_tutorial.audit.judge import PROOF_KEPT_SINCE, PROOF_ONLY_SINCE, TRIES_KEPT_SINCE, VERSION, audit, summary
 from rnn_tutorial import check_proof
 from rnn_tutorial.audit import certificate
-from rnn_tutorial.audit.proof import (DEEP_ROUNDS, DEEP_TRY, KEYED_ROUNDS, KEYED_TRIES, KEYED_TRIES_ADDED,
-                                      attempt_summary, prove, prove_deep, prove_with_keyed_boxes, region_count)
+from rnn_tutorial.audit.proof import (DEEP_MOST_BOXES, DEEP_ROUNDS, DEEP_TRY, KEYED_ROUNDS, KEYED_TRIES,
+                                      KEYED_TRIES_ADDED, attempt_summary, prove, prove_deep, prove_with_keyed_boxes,
+                                      region_count)
 from rnn_tutorial.audit.report import verdict
 
 
@@ -39,9 +40,10 @@ def reaudit(record, weights_path):
         if judged["version"] >= TRIES_KEPT_SINCE:  # the earlier tries failed as they would now: only the new ones
             added = [t for version, tries in KEYED_TRIES_ADDED.items() if version > judged["version"] for t in tries]
             proof = judged["proof"]
-            for k, modes, apart, widening in added:
+            for k, modes, apart, widening, most_boxes in added:
                 if not proof["proven"]:
-                    proof = with_try(proof, prove_with_keyed_boxes(IntervalCell(model), base, k, modes, apart, widening))
+                    proof = with_try(proof, prove_with_keyed_boxes(IntervalCell(model), base, k, modes, apart, widening,
+                                                                   most_boxes=most_boxes))
         else:
             _, states, sums, _ = extract_automaton(model, base)
             proof = prove(model, base, states, sums)
@@ -100,11 +102,13 @@ def certified(record, weights_path):
     torch.set_num_threads(1)
     model = recorded_model(record, weights_path).eval().float()
     base, proof = record["flags"]["max_number"] + 1, record["audit"]["proof"]
-    tries = {(k, modes): (k, modes, apart, widening, KEYED_ROUNDS) for k, modes, apart, widening in KEYED_TRIES}
-    tries[DEEP_TRY[:2]] = (*DEEP_TRY, DEEP_ROUNDS)
+    tries = {(k, modes): (k, modes, apart, widening, KEYED_ROUNDS, most)
+             for k, modes, apart, widening, most in KEYED_TRIES}
+    tries[DEEP_TRY[:2]] = (*DEEP_TRY, DEEP_ROUNDS, DEEP_MOST_BOXES)
     if proof.get("method") == "keyed boxes" and (proof["digits"], proof.get("modes", 4)) in tries:
-        again = prove_with_keyed_boxes(IntervalCell(model), base, *tries[proof["digits"], proof.get("modes", 4)],
-                                       keep_boxes=True)
+        k, modes, apart, widening, rounds, most = tries[proof["digits"], proof.get("modes", 4)]
+        again = prove_with_keyed_boxes(IntervalCell(model), base, k, modes, apart, widening, rounds, keep_boxes=True,
+                                       most_boxes=most)
     else:  # boxes or balls by automaton state: every try again, in order
         _, states, sums, _ = extract_automaton(model, base)
         again = prove(model, base, states, sums, keep=True)
