@@ -16,14 +16,13 @@ from rnn_tutorial.audit.partitions import ByKey, ByState
 KEYED_ROUNDS = 30  # rounds the keyed boxes may grow: a few seconds each at k = 3; a network whose boxes
 # still grow slowly after these may close later (--keyed_rounds)
 # the keyed boxes tried, coarse and quick first: (last digits in the key, boxes a key may have, how far an image
-# must be from every box of its key to start another, how far a growing bound overshoots, the most boxes in all or
-# None for no bound but the key's). The third holds states
-# of one key that a network keeps apart by an older digit in separate boxes, and widens five times as fast, for
-# boxes that creep (it proved reliable seeds 10 and 19; when it fails it adds 20-40 s on one core). The last, added
-# in audit version 7, keeps states of one key a quarter of a unit apart in up to 16 boxes, for a network with two
-# modes of one key after runs of 0 and 5, a unit at -1 in one and +1 in the other (docs/audit.md: it proved seed 5
-# of the re-run of `reliable` in 25 rounds, with 16,686 boxes; when it fails it adds a few minutes, and it stops at
-# 40,000 boxes: a box's ten images take 20 KB, and 16 boxes for each of 10,000 keys would take GBs)
+# must be from every box of its key to start another, how far a growing bound overshoots, the most boxes in all,
+# None for no bound but the key's). The third holds states of one key that a network keeps apart by an older digit
+# in separate boxes, and widens five times as fast, for boxes that creep (it proved reliable seeds 10 and 19; when
+# it fails it adds 20-40 s on one core). The last, added in audit version 7, keeps states of one key a quarter of a
+# unit apart in up to 16 boxes, for a network with two modes of one key after runs of 0 and 5, a unit at -1 in one
+# and +1 in the other (docs/audit.md: it proved seed 5 of the re-run of `reliable` in 25 rounds, with 16,686 boxes).
+# When it fails it adds a few minutes; it stops at 40,000 boxes, since a box's ten images take 20 KB.
 KEYED_TRIES = ((2, 4, 1.0, 0.1, None), (3, 4, 1.0, 0.1, None), (3, 8, 0.5, 0.5, None), (3, 16, 0.25, 0.1, 40_000))
 KEYED_TRIES_ADDED = {7: KEYED_TRIES[3:]}  # audit version -> the keyed tries it added (records.reaudit)
 # the deep try, opt-in (--deep), after every other has failed: keys of the last four digits, up to 16 boxes a key,
