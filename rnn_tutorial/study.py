@@ -586,13 +586,16 @@ def recipe_summary(name, loops, grid=()):
     def which(group):
         return "" if not group else f" (seed{'s' if len(group) > 1 else ''} {', '.join(map(str, group))})"
 
-    return (f"`{name}`, over the {len(seeds)} seeds recorded ({sweep.describe_seeds(seeds)}): no counterexample "
-            f"found on {len(seeds) - len(wrong)}" + (f", a counterexample on {len(wrong)}{which(wrong)}" if wrong else "")
-            + f"; proven right for every length on {len(proven)}; not proven on {len(unproven)}{which(unproven)}." + (f" Certificates checked by the independent checker: "
-                                                                f"{certified} of the {len(proven)} proofs."
-                                                                if certified is not None else "")
-            + (f" The checker refused {refused} proof{'s' * (refused > 1)}: counted as not proven." if refused else "")
-            + fresh_summary(seeds, wrong, proven))
+    sentence = f"`{name}`, over the {len(seeds)} seeds recorded ({sweep.describe_seeds(seeds)}): no counterexample " \
+               f"found on {len(seeds) - len(wrong)}"
+    if wrong:
+        sentence += f", a counterexample on {len(wrong)}{which(wrong)}"
+    sentence += f"; proven right for every length on {len(proven)}; not proven on {len(unproven)}{which(unproven)}."
+    if certified is not None:
+        sentence += f" Certificates checked by the independent checker: {certified} of the {len(proven)} proofs."
+    if refused:
+        sentence += f" The checker refused {refused} proof{'s' * (refused > 1)}: counted as not proven."
+    return sentence + fresh_summary(seeds, wrong, proven)
 
 
 def fresh_summary(seeds, wrong, proven):
