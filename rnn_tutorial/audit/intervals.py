@@ -110,6 +110,8 @@ class IntervalCell:
         self.b_ih = [weight(f"bias_ih_l{k}") for k in range(self.layers)]
         self.b_hh = [weight(f"bias_hh_l{k}") for k in range(self.layers)]
         self.embedding = model.embedding.weight.detach().double()
+        # the first layer's input is one of a few embeddings: its gates once per token, not once per box
+        self.token_gates = affine(self.w_ih[0], self.b_ih[0], (self.embedding, self.embedding))
         self.fc_w, self.fc_b = model.fc.weight.detach().double(), model.fc.bias.detach().double()
 
     def split(self, flat):
@@ -125,11 +127,11 @@ class IntervalCell:
                      for i in range(0, len(lo), self.CHUNK)]
             return torch.cat([lo for lo, _ in parts]), torch.cat([hi for _, hi in parts])
         (h_lo, c_lo), (h_hi, c_hi) = self.split(lo), self.split(hi)
-        x = (self.embedding[digits], self.embedding[digits])
-        new_h, new_c = [], []
+        x, new_h, new_c = None, [], []
         for k in range(self.layers):
             c = None if c_lo is None else (c_lo[k], c_hi[k])
-            gates_x = affine(self.w_ih[k], self.b_ih[k], x)
+            gates_x = (self.token_gates[0][digits], self.token_gates[1][digits]) if k == 0 else \
+                affine(self.w_ih[k], self.b_ih[k], x)
             gates_h = affine(self.w_hh[k], self.b_hh[k], (h_lo[k], h_hi[k]))
             x, c_new = self.layer(gates_x, gates_h, (h_lo[k], h_hi[k]), c, self.relu)
             new_h.append(x), new_c.append(c_new)
