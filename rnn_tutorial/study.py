@@ -425,19 +425,29 @@ def loop_rows(runs):
             if loops:
                 rows.append({"row": name, "verdict": verdict_, "seeds": [seed for seed, _ in loops],
                              "per_digit": [loop["per_digit"] for _, loop in loops],
+                             "network_per_digit": [loop.get("network_per_digit") for _, loop in loops],
                              "words": [loop["word"] for _, loop in loops]})
     return rows
 
 
+def spread(factors):
+    """A list of factors as its median and range, or a dash where one of them was not measured."""
+    if None in factors:
+        return "–"
+    return f"{statistics.median(factors):.2f} ({min(factors):.2f}–{max(factors):.2f})"
+
+
 def loop_table(rows):
     lines = ["| run | verdict | seeds | a box around the slowest loop, times per digit (median, range) | "
-             "each seed's slowest loop (when few) |", "|---|---|---|---|---|"]
+             "a small difference between two states on it, times per digit | "
+             "each seed's slowest loop: box (difference), when few |", "|---|---|---|---|---|---|"]
     for row in rows:
-        factors = row["per_digit"]
-        each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" for seed, word, factor in
-                         zip(row["seeds"], row["words"], factors)) if len(factors) <= 6 else ""
-        lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {statistics.median(factors):.2f} "
-                     f"({min(factors):.2f}–{max(factors):.2f}) | {each} |")
+        factors, network = row["per_digit"], row["network_per_digit"]
+        each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" + (f" ({forgets:.2f})" if forgets else "")
+                         for seed, word, factor, forgets in zip(row["seeds"], row["words"], factors, network)
+                         ) if len(factors) <= 6 else ""
+        lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {spread(factors)} | {spread(network)} "
+                     f"| {each} |")
     return "\n".join(lines)
 
 

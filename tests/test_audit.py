@@ -185,6 +185,10 @@ def test_a_record_judged_since_the_searches_last_changed_has_only_its_proof_trie
     assert records.stale({"audit": unmeasured}) and not records.stale({"audit": judged})
     measured = records.reaudit({"flags": flags, "audit": unmeasured}, str(weights))["audit"]
     assert measured == judged
+    loop_before = {k: v for k, v in judged["slowest_loop"].items() if k != "network_per_digit"}  # measured before it
+    assert records.stale({"audit": {**judged, "slowest_loop": loop_before}})
+    assert records.reaudit({"flags": flags, "audit": {**judged, "slowest_loop": loop_before}}, str(weights))["audit"] \
+        == judged
     failed_now = {**unmeasured, "proof": {"proven": False, "reason": "failed by this version"}}
     kept_as_is = records.reaudit({"flags": flags, "audit": failed_now}, str(weights))["audit"]
     assert kept_as_is["proof"]["reason"] == "failed by this version" and "slowest_loop" in kept_as_is
@@ -254,6 +258,17 @@ def test_necklaces_name_every_periodic_input_once():
     assert len(list(dynamics.necklaces(10, 3))) == 10 + 45 + 330  # primitive words up to rotation
 
 
+def test_a_box_cannot_follow_a_network_that_forgets_by_mixing_its_units():
+    turning = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=2)  # at the state 0 on every digit: h' = 0.8 R h
+    with torch.no_grad():
+        for parameter in turning.parameters():
+            parameter.zero_()
+        turning.rnn.weight_hh_l0.copy_(0.8 * torch.tensor([[1.0, -1.0], [1.0, 1.0]]) / 2**0.5)  # R turns by 45°
+    loop = dynamics.slowest_loop(turning, 10)
+    assert loop["network_per_digit"] == pytest.approx(0.8)  # differences shrink by 0.8 a digit
+    assert loop["per_digit"] == pytest.approx(0.8 * 2**0.5)  # a box's corners grow by 0.8 (cos + sin) a digit
+
+
 def test_the_slowest_loop_is_the_input_a_network_forgets_slowest_on():
     slow = T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=2)  # unit 0 halves on a 0, saturates on the rest
     with torch.no_grad():
@@ -264,6 +279,7 @@ def test_the_slowest_loop_is_the_input_a_network_forgets_slowest_on():
         slow.rnn.weight_hh_l0[0, 0] = 0.5
     loop = dynamics.slowest_loop(slow, 10)
     assert loop["word"] == [0] and loop["lap"] == 1 and loop["per_digit"] == pytest.approx(0.5)
+    assert loop["network_per_digit"] == pytest.approx(0.5)  # one unit: what the network forgets, a box forgets
     assert dynamics.slowest_loop(exact_adder(), 10)["per_digit"] < 1e-3  # saturated everywhere: boxes shrink at once
     assert dynamics.slowest_loop(T.RnnClsNet(vocab_size=10, embed_dim=10, hidden_dim=8, rnn_type="gru"), 10) is None
 

@@ -220,23 +220,27 @@ def test_the_grid_says_what_each_recipe_trains_with_and_splits_off_fresh_seeds()
 
 
 def test_the_loop_table_groups_seeds_by_verdict_and_names_the_few_unproven_ones_loops():
-    def run(name, seed, proven, wrong=False, factor=0.1, word=(0,)):
+    def run(name, seed, proven, wrong=False, factor=0.1, word=(0,), forgets=None):
         loop = {"word": list(word), "per_digit": factor, "lap": len(word)} if factor is not None else None
+        if forgets is not None:
+            loop["network_per_digit"] = forgets
         return {"run_name": name, "seed": seed, "audit": {"proof": {"proven": proven}, "slowest_loop": loop,
                                                            "counterexample": {"sequence": [1]} if wrong else None}}
 
     runs = [run("a", s, proven=True, factor=s / 100) for s in range(1, 8)] + [
-        run("a", 16, proven=False, factor=0.8), run("a", 17, proven=False, factor=0.87, word=(2, 9, 9)),
-        run("a", 18, proven=False, wrong=True, factor=2.5, word=(0, 5, 2)),
+        run("a", 16, proven=False, factor=0.8, forgets=0.5), run("a", 17, proven=False, factor=0.87, word=(2, 9, 9),
+                                                                 forgets=0.7),
+        run("a", 18, proven=False, wrong=True, factor=2.5, word=(0, 5, 2)),  # measured before the difference was
         run("b", 1, proven=True), run("b", 2, proven=True, factor=None)]  # b: a record without the measure
     rows = study.loop_rows(runs)
     assert [(r["row"], r["verdict"], r["seeds"]) for r in rows] == [
         ("a", "proven", list(range(1, 8))), ("a", "no counterexample, not proven", [16, 17]),
         ("a", "counterexample", [18])]
     table = study.loop_table(rows).splitlines()
-    assert table[2] == "| a | proven | 7 | 0.04 (0.01–0.07) |  |"  # too many to name
-    assert table[3] == "| a | no counterexample, not proven | 2 | 0.83 (0.80–0.87) | 16: `0` 0.80; 17: `2 9 9` 0.87 |"
-    assert table[4] == "| a | counterexample | 1 | 2.50 (2.50–2.50) | 18: `0 5 2` 2.50 |"
+    assert table[2] == "| a | proven | 7 | 0.04 (0.01–0.07) | – |  |"  # too many to name
+    assert table[3] == ("| a | no counterexample, not proven | 2 | 0.83 (0.80–0.87) | 0.60 (0.50–0.70) "
+                        "| 16: `0` 0.80 (0.50); 17: `2 9 9` 0.87 (0.70) |")
+    assert table[4] == "| a | counterexample | 1 | 2.50 (2.50–2.50) | – | 18: `0 5 2` 2.50 |"
 
 
 def test_the_recipe_sentence_counts_the_seeds_run_after_the_recipe_was_chosen_apart():

@@ -56,7 +56,10 @@ def slowest_loop(model, base, longest=3, settle=60, seed=0):
     sums it visits, from the state after one digit and after five random ones); around it, a small box shrinks
     each lap by the spectral radius of the product of the steps' absolute Jacobians. Its root per digit is how
     much the boxes of a proof must shrink a step there; near 1 they barely do, and a network that needs many
-    steps to forget on some input leaves the keyed boxes no room (docs/audit.md). None for other cells."""
+    steps to forget on some input leaves the keyed boxes no room (docs/audit.md). And, on that loop, how fast
+    the network itself forgets (network_per_digit: the spectral radius of the product of the Jacobians
+    themselves): below the boxes' factor, what a box loses is the units' mixing, which a box cannot follow
+    (its corners take every sign at once). None for other cells."""
     if not balls_apply(model):
         return None
     w, u, _ = tanh_cell_parts(model, base)
@@ -76,13 +79,22 @@ def slowest_loop(model, base, longest=3, settle=60, seed=0):
                 h = step(h, d)
         h = h[torch.cat([torch.ones(cosets, dtype=torch.bool),  # both starts of a coset in one loop: once
                          (h[cosets:] - h[:cosets]).abs().amax(dim=1) > 1e-9])]
-        product = torch.eye(w.shape[0], dtype=torch.float64).expand(len(h), -1, -1)
-        for d in lap:
-            h = step(h, d)
-            product = ((1 - h**2)[:, :, None] * w.abs()) @ product
+        product = lap_product(step, w.abs(), h, lap)  # a box's growth per lap, at each state of the loop
         if worst is not None and float(product.sum(dim=2).max()) ** (1 / len(lap)) <= worst["per_digit"]:
             continue  # its largest row sum bounds the spectral radius: not the slowest
         per_digit = float(torch.linalg.eigvals(product).abs().max()) ** (1 / len(lap))
         if worst is None or per_digit > worst["per_digit"]:
-            worst = {"word": list(word), "per_digit": per_digit, "lap": len(lap)}
+            worst = {"word": list(word), "per_digit": per_digit, "lap": len(lap),
+                     "network_per_digit": float(torch.linalg.eigvals(lap_product(step, w, h, lap)).abs().max())
+                     ** (1 / len(lap))}
     return worst
+
+
+def lap_product(step, weight, h, lap):
+    """Per state of h, the product along the digits of lap of the cell's Jacobians (1 - h'^2) weight, with weight
+    the recurrent matrix (how the network itself moves a small difference) or its absolute values (how a box grows)."""
+    product = torch.eye(weight.shape[0], dtype=torch.float64).expand(len(h), -1, -1)
+    for d in lap:
+        h = step(h, d)
+        product = ((1 - h**2)[:, :, None] * weight) @ product
+    return product

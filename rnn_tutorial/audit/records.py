@@ -49,7 +49,7 @@ def reaudit(record, weights_path):
             proof = prove(model, base, states, sums)
         judged = {**{k: v for k, v in judged.items() if k != "certificate"}, "proof": proof}
         judged["verdict"] = verdict(judged)
-    if "slowest_loop" not in judged:  # a measure added after version 6, without judging differently
+    if unmeasured(judged):  # a measure added after version 6, without judging differently
         judged = {**judged, "slowest_loop": slowest_loop(model, base)}
     return {**record, "audit": {**judged, "version": VERSION}}
 
@@ -80,7 +80,14 @@ def deep_pending(record):
 
 def stale(record):
     """Whether reaudit() has anything to add to a record: judged by an older audit, or without a measure."""
-    return record["audit"].get("version", 1) < VERSION or "slowest_loop" not in record["audit"]
+    return record["audit"].get("version", 1) < VERSION or unmeasured(record["audit"])
+
+
+def unmeasured(judged):
+    """Whether an audit lacks the slowest loop, or (measured before it was added) how fast the network itself
+    forgets on it."""
+    return "slowest_loop" not in judged or judged["slowest_loop"] is not None and \
+        "network_per_digit" not in judged["slowest_loop"]
 
 
 def checked(model, base, proof):

@@ -65,6 +65,8 @@ def report(result):
     if loop:
         change = "shrinks" if loop["per_digit"] < 1 else "grows"
         lines.append(f"slowest loop: {' '.join(map(str, loop['word']))} read again and again; a small box around "
-                     f"the states it settles into {change} by a factor {loop['per_digit']:.3g} a digit")
+                     f"the states it settles into {change} by a factor {loop['per_digit']:.3g} a digit"
+                     + (f" (a small difference between two states, by {loop['network_per_digit']:.3g})"
+                        if "network_per_digit" in loop else ""))
     lines.append(f"audit took {result['seconds']:.1f} s")
     return "\n".join(lines)
