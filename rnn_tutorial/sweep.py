@@ -66,10 +66,14 @@ def parse_seeds(values):
 
 
 def describe_seeds(seeds):
-    """[1, 2, 3] -> '1-3'; anything else as a list."""
-    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-    return " ".join(map(str, seeds))
+    """[1, 2, 3] -> '1-3'; [1, 2, 3, 5, 7, 8, 9] -> '1-3, 5, 7-9' (runs of three or more as a range)."""
+    runs, start = [], 0
+    for i in range(1, len(seeds) + 1):
+        if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
+            run = seeds[start:i]
+            runs += [f"{run[0]}-{run[-1]}"] if len(run) >= 3 else map(str, run)
+            start = i
+    return ", ".join(runs)
 
 
 # ----------------------------------------------------------------------------

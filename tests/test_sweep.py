@@ -48,6 +48,15 @@ def test_seeds_count_range_or_list(given, seeds):
     assert sweep.parse_seeds(given) == seeds
 
 
+@pytest.mark.parametrize("seeds, described", [
+    ([1, 2, 3], "1-3"), ([4], "4"), ([1, 2], "1, 2"), ([1, 2, 3, 5, 7, 8, 9], "1-3, 5, 7-9"), ([2, 9, 10, 11, 12], "2, 9-12"),
+])
+def test_seeds_are_described_as_ranges_and_read_back(seeds, described):
+    assert sweep.describe_seeds(seeds) == described
+    if len(seeds) > 1:  # what a table says can be given to --seeds as it is (one number alone is a count there)
+        assert sweep.parse_seeds(described.split()) == seeds
+
+
 @pytest.mark.parametrize("given", [["0"], ["5-3"], ["x"], ["1-"], ["-3"], []])
 def test_bad_seeds_are_refused(given):
     with pytest.raises(ValueError):
