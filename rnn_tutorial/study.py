@@ -643,6 +643,52 @@ def recipe_time(name, store):
             f"took {spread(r['audit']['seconds'] for r in runs)}.")
 
 
+def recorded_runs(name, store):
+    """A recipe's recorded runs in a store, by seed (a run of --restart_by found in time stands for itself)."""
+    return {t.seed: r for t in exact_tasks(GRID_SEEDS, [], store, [name])
+            if (r := store.load(t) or same_run_without_restart(t, store))}
+
+
+def late_loss(record, after=15_000):
+    """The median evaluation loss of a run over its last 5,000 steps (of 20,000): how well it fits random sequences."""
+    return statistics.median(e["loss"] for e in record["eval_curve"] if e["step"] > after)
+
+
+def sign_test(above, count):
+    """Two-sided p-value of `above` of `count` paired differences being positive, if either sign were as likely."""
+    extreme = max(above, count - above)
+    return min(1.0, 2 * sum(math.comb(count, i) for i in range(extreme, count + 1)) / 2**count)
+
+
+def fisher_one_sided(a, n, b, m):
+    """p-value of at least `a` of the `a + b` events falling in the first group (n runs against m), if they fell
+    at random among the n + m runs (Fisher's exact test, one-sided)."""
+    events = a + b
+    return sum(math.comb(n, i) * math.comb(m, events - i) for i in range(a, min(n, events) + 1)) / math.comb(n + m, events)
+
+
+def against_before(name, store, before):
+    """A recipe's runs against the archive's runs of the code before, paired by seed: whether they fit random
+    sequences as well (the evaluation loss of the last 5,000 steps) and how many end with a counterexample, on
+    every seed both ran and on those from FRESH_FROM on."""
+    new, old = recorded_runs(name, store), recorded_runs(name, before)
+    seeds = sorted(set(new) & set(old))
+    if not seeds:
+        return f"`{name}` has no seed recorded by both codes."
+    above = sum(late_loss(new[s]) > late_loss(old[s]) for s in seeds)
+
+    def flawed(seeds_):
+        a, b = (sum(runs[s]["audit"]["counterexample"] is not None for s in seeds_) for runs in (new, old))
+        return f"{a} of the new runs against {b} of the old (Fisher's exact test, one-sided, p = " \
+               f"{fisher_one_sided(a, len(seeds_), b, len(seeds_)):.2g})"
+    fresh, p = [s for s in seeds if s >= FRESH_FROM], sign_test(above, len(seeds))
+    fit = "as the old ones did" if p >= 0.05 else "not as the old ones did"
+    return (f"Paired by seed on the {len(seeds)} seeds both codes ran, the new code's runs fit random sequences {fit}: "
+            f"the evaluation loss of the last 5,000 steps is higher than the old run's on {above} of {len(seeds)} "
+            f"seeds (two-sided sign test, p = {p:.2g}). A counterexample is found on {flawed(seeds)}; on the "
+            f"{len(fresh)} seeds from {FRESH_FROM} on, on {flawed(fresh)}.")
+
+
 # the runs the experiments document shows: (experiments, seeds) of reproduce.py and of article_check.py
 REPRODUCED = (ARTICLE_SIX + ["reliable_gru", "reliable_rnn"], range(1, 21))
 REMEDIES = (["sota_clip", "sota_gru", "sota_lstm"], range(1, 6))
@@ -676,8 +722,13 @@ def generated_parts(study, store):
             "grid": grid_table(exact["grid"]), "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
             "reliable": recipe_summary("reliable", exact["loops"], exact["grid"]), "reliable-time": recipe_time("reliable", store),
-            "reliable-before": recipe_summary_in("reliable", sweep.RecordStore(
-                os.path.join(store.root, "archive", "stepped-noise")))}
+            "reliable-before": recipe_summary_in("reliable", archive(store)),
+            "reliable-against-before": against_before("reliable", store, archive(store))}
+
+
+def archive(store):
+    """The store of the records of the code before the recipe's rewrite (docs/study.md, How we got here)."""
+    return sweep.RecordStore(os.path.join(store.root, "archive", "stepped-noise"))
 
 
 DEFAULT_SEEDS = {"luck": "20", "ablation": "10", "inside": "1", "exact": "20"}  # each part's seeds without --seeds

@@ -66,12 +66,12 @@ def parse_seeds(values):
 
 
 def describe_seeds(seeds):
-    """[1, 2, 3] -> '1-3'; [1, 2, 3, 5, 7, 8, 9] -> '1-3, 5, 7-9' (runs of three or more as a range)."""
+    """[1, 2, 3] -> "1-3"; [1, 2, 3, 5, 7, 8] -> "1-3, 5, 7-8"."""
     runs, start = [], 0
     for i in range(1, len(seeds) + 1):
         if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
             run = seeds[start:i]
-            runs += [f"{run[0]}-{run[-1]}"] if len(run) >= 3 else map(str, run)
+            runs.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
             start = i
     return ", ".join(runs)
 

@@ -207,7 +207,7 @@ def test_the_grid_says_what_each_recipe_trains_with_and_splits_off_fresh_seeds()
     assert table[2] == ("| a | rnn | 128 | 1 | – | 0.25 (10), every 100 | – | 1–20 | 19 of 20 | 19 of 20 | "
                         "4 of 20 | 0 of 20 |")
     assert table[3].endswith("| 21–22 | 2 of 2 | 2 of 2 | 0 of 2 | 0 of 2 |")
-    assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3 25 | 2 of 2 | 1 of 2 | 0 of 2 | 0 of 2 |"
+    assert table[4] == "| b | gru | 128 | – | 0.2 once found | – | – | 3, 25 | 2 of 2 | 1 of 2 | 0 of 2 | 0 of 2 |"
     # the checker's answer: a checked proof counts in both columns, a refused one in neither
     chosen[0]["audit"]["certificate"] = {"checked": True}
     chosen[1]["audit"]["certificate"] = {"checked": False}
@@ -348,3 +348,30 @@ def test_a_restart_run_found_before_its_step_is_the_recorded_run_without_the_fla
             assert same["flags"]["restart_by"] == 500 and same["eval_curve"] == record(found_at)["eval_curve"]
             assert sweep.identity(same["flags"]) == sweep.identity(sweep.task_config(with_flag))
             assert same["same_run_as"] == os.path.relpath(store.path(without), str(tmp_path))
+
+
+def test_the_new_code_is_compared_with_the_code_before_seed_by_seed(tmp_path):
+    """study.against_before: paired by seed, how often the new run fits random sequences worse than the old one
+    (a sign test) and how many end with a counterexample on each side (Fisher's exact test), all and fresh seeds."""
+    assert study.sign_test(0, 10) == pytest.approx(2 / 1024) and study.sign_test(5, 10) == 1.0
+    assert study.fisher_one_sided(2, 2, 0, 2) == pytest.approx(1 / 6)  # both events in the first pair of four
+    new, old = sweep.RecordStore(str(tmp_path / "new")), sweep.RecordStore(str(tmp_path / "old"))
+    tasks = {t.seed: t for t in study.exact_tasks(list(range(1, 25)), [], new, ["reliable"])}
+
+    def record(task, loss, wrong):
+        curve = [{"step": s, "loss": loss, "accuracy": 1.0} for s in (15_000, 16_000, 20_000)]
+        return {"seed": task.seed, "flags": sweep.task_config(task), "eval_curve": curve,
+                "audit": {"counterexample": {"sequence": [1]} if wrong else None}}
+
+    for seed, task in tasks.items():
+        new.save(task, record(task, 0.002 if seed % 2 else 0.001, wrong=seed in (2, 22, 23)))
+        old.save(task, record(task, 0.0015, wrong=False))
+    sentence = study.against_before("reliable", new, old)
+    assert "on the 24 seeds both codes ran, the new code's runs fit random sequences as the old ones did" in sentence
+    assert "higher than the old run's on 12 of 24 seeds (two-sided sign test, p = 1)" in sentence
+    assert "found on 3 of the new runs against 0 of the old (Fisher's exact test, one-sided, p = 0.12)" in sentence
+    assert sentence.endswith("on the 4 seeds from 21 on, on 2 of the new runs against 0 of the old (Fisher's exact "
+                             "test, one-sided, p = 0.21).")
+    for seed, task in tasks.items():  # every new run fits worse: not as the old ones did
+        new.save(task, record(task, 0.01, wrong=False))
+    assert "fit random sequences not as the old ones did" in study.against_before("reliable", new, old)

@@ -49,7 +49,7 @@ def test_seeds_count_range_or_list(given, seeds):
 
 
 @pytest.mark.parametrize("seeds, described", [
-    ([1, 2, 3], "1-3"), ([4], "4"), ([1, 2], "1, 2"), ([1, 2, 3, 5, 7, 8, 9], "1-3, 5, 7-9"), ([2, 9, 10, 11, 12], "2, 9-12"),
+    ([1, 2, 3], "1-3"), ([4], "4"), ([1, 2], "1-2"), ([1, 2, 3, 5, 7, 8, 9], "1-3, 5, 7-9"), ([2, 9, 10, 11, 12], "2, 9-12"),
 ])
 def test_seeds_are_described_as_ranges_and_read_back(seeds, described):
     assert sweep.describe_seeds(seeds) == described
