@@ -430,7 +430,7 @@ def loop_rows(runs):
     return rows
 
 
-def spread(factors):
+def median_and_range(factors):
     """A list of factors as its median and range, or a dash where one of them was not measured."""
     if None in factors:
         return "–"
@@ -446,8 +446,8 @@ def loop_table(rows):
         each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" + (f" ({forgets:.2f})" if forgets else "")
                          for seed, word, factor, forgets in zip(row["seeds"], row["words"], factors, network)
                          ) if len(factors) <= 6 else ""
-        lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {spread(factors)} | {spread(network)} "
-                     f"| {each} |")
+        lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {median_and_range(factors)} | "
+                     f"{median_and_range(network)} | {each} |")
     return "\n".join(lines)
 
 
@@ -619,6 +619,12 @@ def fresh_summary(seeds, wrong, proven):
             f"no counterexample found on {len(fresh) - count(wrong)}, proven on {count(proven)}.")
 
 
+def recorded_runs(name, store):
+    """A recipe's recorded runs in a store, by seed (a run of --restart_by found in time stands for itself)."""
+    return {t.seed: r for t in exact_tasks(GRID_SEEDS, [], store, [name])
+            if (r := store.load(t) or same_run_without_restart(t, store))}
+
+
 def recipe_summary_in(name, store):
     """recipe_summary of the recipe's records in another store (the archive of the code before)."""
     tasks = exact_tasks(GRID_SEEDS, [], store, [name])
@@ -629,7 +635,7 @@ def recipe_summary_in(name, store):
 def recipe_time(name, store):
     """One sentence on how long a recipe's recorded runs took, training and audit, from the records (each run is
     timed by itself: one process and one torch thread, the sweep running two at once on the records' machine)."""
-    runs = [r for t in exact_tasks(GRID_SEEDS, [], store, [name]) if (r := store.load(t) or same_run_without_restart(t, store))]
+    runs = list(recorded_runs(name, store).values())
     if not runs:
         return f"`{name}` has no recorded run."
     cores = sorted({r["env"]["cpus"] for r in runs})
@@ -641,12 +647,6 @@ def recipe_time(name, store):
     return (f"Each of the {len(runs)} recorded runs of `{name}` trained in {spread(r['wall_time_s'] for r in runs)} "
             f"on one core, two runs at a time on a machine of {' or '.join(map(str, cores))} cores, and its audit "
             f"took {spread(r['audit']['seconds'] for r in runs)}.")
-
-
-def recorded_runs(name, store):
-    """A recipe's recorded runs in a store, by seed (a run of --restart_by found in time stands for itself)."""
-    return {t.seed: r for t in exact_tasks(GRID_SEEDS, [], store, [name])
-            if (r := store.load(t) or same_run_without_restart(t, store))}
 
 
 def late_loss(record, after=15_000):
