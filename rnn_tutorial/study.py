@@ -443,7 +443,7 @@ def loop_table(rows):
              "each seed's slowest loop: box (difference), when few |", "|---|---|---|---|---|---|"]
     for row in rows:
         factors, network = row["per_digit"], row["network_per_digit"]
-        each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" + (f" ({forgets:.2f})" if forgets else "")
+        each = "; ".join(f"{seed}: `{' '.join(map(str, word))}` {factor:.2f}" + (f" ({forgets:.2f})" if forgets is not None else "")
                          for seed, word, factor, forgets in zip(row["seeds"], row["words"], factors, network)
                          ) if len(factors) <= 6 else ""
         lines.append(f"| {row['row']} | {row['verdict']} | {len(factors)} | {median_and_range(factors)} | "
@@ -620,15 +620,16 @@ def fresh_summary(seeds, wrong, proven):
 
 
 def recorded_runs(name, store):
-    """A recipe's recorded runs in a store, by seed (a run of --restart_by found in time stands for itself)."""
-    return {t.seed: r for t in exact_tasks(GRID_SEEDS, [], store, [name])
+    """A recipe's recorded runs in a store, {task: record} in seed order (a run of --restart_by found in time is
+    the record of the run without the flag)."""
+    return {t: r for t in exact_tasks(GRID_SEEDS, [], store, [name])
             if (r := store.load(t) or same_run_without_restart(t, store))}
 
 
 def recipe_summary_in(name, store):
     """recipe_summary of the recipe's records in another store (the archive of the code before)."""
-    tasks = exact_tasks(GRID_SEEDS, [], store, [name])
-    runs = scoring.collect(tasks, {t: r for t in tasks if (r := store.load(t) or same_run_without_restart(t, store))})
+    recorded = recorded_runs(name, store)
+    runs = scoring.collect(recorded, recorded)
     return recipe_summary(name, loop_rows(runs), grid_rows(runs)) if runs else f"`{name}` has no record there."
 
 
@@ -671,7 +672,7 @@ def against_before(name, store, before):
     """A recipe's runs against the archive's runs of the code before, paired by seed: whether they fit random
     sequences as well (the evaluation loss of the last 5,000 steps) and how many end with a counterexample, on
     every seed both ran and on those from FRESH_FROM on."""
-    new, old = recorded_runs(name, store), recorded_runs(name, before)
+    new, old = ({t.seed: r for t, r in recorded_runs(name, s).items()} for s in (store, before))
     seeds = sorted(set(new) & set(old))
     if not seeds:
         return f"`{name}` has no seed recorded by both codes."
@@ -716,14 +717,14 @@ README_RECIPES = ("reliable", "reliable, fresh seeds", "reliable_no_stretch", "r
 
 def generated_parts(study, store):
     """The generated parts of README.md and docs/ (generated.py), from study.json's entries and the records."""
-    exact = study["exact"]
+    exact, before = study["exact"], archive(store)
     return {**experiment_parts(store), "claims": claims_table(study["luck"]["claims"]),
             "ablation": ablation_table(study["ablation"]["rows"]), "audited": exact_table(exact["rows"]),
             "grid": grid_table(exact["grid"]), "loops": loop_table(exact["loops"]),
             "recipes": grid_table([row for row in exact["grid"] if row["row"] in README_RECIPES]),
             "reliable": recipe_summary("reliable", exact["loops"], exact["grid"]), "reliable-time": recipe_time("reliable", store),
-            "reliable-before": recipe_summary_in("reliable", archive(store)),
-            "reliable-against-before": against_before("reliable", store, archive(store))}
+            "reliable-before": recipe_summary_in("reliable", before),
+            "reliable-against-before": against_before("reliable", store, before)}
 
 
 def archive(store):
